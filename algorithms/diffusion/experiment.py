@@ -1,0 +1,64 @@
+"""The diffusion family's Experiment: one Tune iteration = N training steps + an FID evaluation."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+
+from algorithms.diffusion.trainer import DiffusionTrainer
+from algorithms.plots import line_plot, save_image_grid
+
+
+class DiffusionExperiment:
+    def __init__(self, config: dict):
+        self.config = config
+        self.trainer = DiffusionTrainer(config)
+        self.history: list[dict] = []
+
+    def step(self) -> dict:
+        metrics = self.trainer.train(self.config["steps_per_iteration"])
+        metrics.update(self.trainer.evaluate())
+        self.history.append(metrics)
+        return metrics
+
+    def describe(self) -> dict:
+        """Schedule facts and the two reference points for eval/fid: real data and the untrained model."""
+        alpha_bar_T = self.trainer.diffusion.alpha_bar_final
+        n = self.config["eval_samples"]
+        gen = torch.Generator().manual_seed(self.config["seed"])
+        real = self.trainer.data.images[torch.randperm(len(self.trainer.data.images), generator=gen)[:n]]
+        return {"schedule/alpha_bar_T": alpha_bar_T,
+                "schedule/log10_alpha_bar_T": math.log10(max(alpha_bar_T, 1e-300)),
+                "eval/fid_real": self.trainer.scorer.score(real),
+                "eval/fid": self.trainer.evaluate()["eval/fid"]}
+
+    def save(self, directory: Path) -> None:
+        self.trainer.save(directory / "trainer.pt")
+        torch.save(self.history, directory / "history.pt")
+
+    def restore(self, directory: Path) -> None:
+        self.trainer.load(directory / "trainer.pt")
+        self.history = torch.load(directory / "history.pt", weights_only=False)
+
+    def write_artifacts(self, directory: Path, final: bool) -> None:
+        if not final:
+            self._forward_process(directory / "forward_process.png")
+            return
+        save_image_grid(self.trainer.generate(64, seed=self.config["seed"] + 2), directory / "samples.png", nrow=8)
+        steps = [h["train/step"] for h in self.history]
+        line_plot(steps, {"train/loss": [h["train/loss"] for h in self.history]},
+                  directory / "loss_curve.png", xlabel="training step", title="training loss")
+        line_plot(steps, {"eval/fid": [h["eval/fid"] for h in self.history]},
+                  directory / "fid_curve.png", xlabel="training step", title="eval/fid (lower is better)")
+
+    def _forward_process(self, path: Path) -> None:
+        """Rows: 8 data images; columns: x_t at 8 evenly spaced t from 0 to T-1."""
+        diffusion, x0 = self.trainer.diffusion, self.trainer.data.images[:8].to(self.trainer.device)
+        gen = torch.Generator(device=self.trainer.device).manual_seed(0)
+        noise = torch.randn(x0.shape, generator=gen, device=self.trainer.device)
+        ts = torch.linspace(0, diffusion.timesteps - 1, 8).round().long().to(self.trainer.device)
+        columns = [diffusion.q_sample(x0, t.repeat(len(x0)), noise) for t in ts]
+        grid = torch.stack(columns, dim=1).flatten(0, 1)  # row-major: image i, time j
+        save_image_grid(grid.clamp(-1, 1).cpu(), path, nrow=8)

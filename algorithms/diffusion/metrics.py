@@ -1,0 +1,129 @@
+"""Sample quality without downloaded weights: a Frechet distance in the feature space of a
+small classifier trained by the project on the same data set (FID's recipe, own features).
+
+The classifier and the real data's feature statistics are cached on disk, keyed by the
+data set, so every trial of a sweep scores against the same reference.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import linalg
+from torch import nn
+import torch.nn.functional as F
+
+from algorithms.data import ImageData
+
+FEATURE_DIM = 64
+CACHE_VERSION = 1
+
+
+class FeatureClassifier(nn.Module):
+    """Three conv layers and global pooling: 64-d features, then a linear classifier."""
+
+    def __init__(self, in_channels: int, num_classes: int):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, 32, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(64, FEATURE_DIM, 3, stride=2, padding=1), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Linear(FEATURE_DIM, num_classes)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
+    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)), as in Heusel et al. 2017."""
+    diff = mu1 - mu2
+    with warnings.catch_warnings():  # singular products are handled just below
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean, _ = linalg.sqrtm(sigma1 @ sigma2, disp=False)
+    if not np.isfinite(covmean).all():
+        offset = np.eye(sigma1.shape[0]) * 1e-6
+        covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+    covmean = np.real(covmean)
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean))
+
+
+def feature_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    features = features.astype(np.float64)
+    return features.mean(axis=0), np.cov(features, rowvar=False)
+
+
+@dataclass
+class FrechetScorer:
+    """Scores images (N, C, H, W) in [-1, 1] against the real data's feature statistics."""
+
+    classifier: FeatureClassifier
+    mu: np.ndarray
+    sigma: np.ndarray
+    test_accuracy: float
+
+    @torch.no_grad()
+    def features(self, images: torch.Tensor, batch_size: int = 1000) -> np.ndarray:
+        self.classifier.eval()
+        out = [self.classifier.features(images[i:i + batch_size].float().cpu().clamp(-1, 1))
+               for i in range(0, len(images), batch_size)]
+        return torch.cat(out).numpy()
+
+    def score(self, images: torch.Tensor) -> float:
+        mu, sigma = feature_stats(self.features(images))
+        return frechet_distance(mu, sigma, self.mu, self.sigma)
+
+
+def train_classifier(data: ImageData, epochs: int = 15, seed: int = 0) -> tuple[FeatureClassifier, float]:
+    """Train on a fixed 80% split; return the model and its accuracy on the other 20%."""
+    torch.manual_seed(seed)
+    train, test = data.split(0.2, seed=seed)
+    model = FeatureClassifier(data.shape[0], data.num_classes)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        model.train()
+        for idx in torch.randperm(len(train.labels), generator=gen).split(128):
+            loss = F.cross_entropy(model(train.images[idx]), train.labels[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    model.eval()
+    with torch.no_grad():
+        accuracy = (model(test.images).argmax(1) == test.labels).float().mean().item()
+    return model, accuracy
+
+
+def _cache_key(data: ImageData) -> str:
+    digest = hashlib.sha1(data.images[:64].numpy().tobytes()).hexdigest()[:10]
+    c, h, w = data.shape
+    return f"fid_{data.name}_{c}x{h}x{w}_{len(data.labels)}_{digest}_v{CACHE_VERSION}.pt"
+
+
+def load_scorer(data: ImageData, cache_dir: str | Path) -> FrechetScorer:
+    """The cached scorer for this data set, trained and written atomically on first use."""
+    cache_dir = Path(cache_dir).expanduser()
+    path = cache_dir / _cache_key(data)
+    if path.exists():
+        state = torch.load(path, weights_only=False)
+        model = FeatureClassifier(data.shape[0], data.num_classes)
+        model.load_state_dict(state["classifier"])
+        return FrechetScorer(model.eval(), state["mu"], state["sigma"], state["test_accuracy"])
+
+    model, accuracy = train_classifier(data)
+    scorer = FrechetScorer(model, np.zeros(1), np.zeros(1), accuracy)
+    scorer.mu, scorer.sigma = feature_stats(scorer.features(data.images))
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".tmp")
+    os.close(fd)
+    torch.save({"classifier": model.state_dict(), "mu": scorer.mu, "sigma": scorer.sigma,
+                "test_accuracy": accuracy}, tmp)
+    os.replace(tmp, path)  # concurrent trials may race; the last complete file wins
+    return scorer

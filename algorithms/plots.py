@@ -1,0 +1,37 @@
+"""Small picture writers shared by the families (sample grids, curves)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+
+def save_image_grid(images: torch.Tensor, path: Path, nrow: int = 8, min_side: int = 256) -> None:
+    """Images in [-1, 1] as a grid PNG, upscaled without smoothing so 8x8 digits stay readable."""
+    from PIL import Image
+    from torchvision.utils import make_grid
+
+    grid = make_grid((images.float() + 1) / 2, nrow=nrow, padding=1, pad_value=0.5)
+    array = (grid.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+    image = Image.fromarray(array if array.shape[2] == 3 else array[:, :, 0])
+    scale = max(1, -(-min_side // min(image.size)))
+    image.resize((image.width * scale, image.height * scale), Image.NEAREST).save(path)
+
+
+def line_plot(x, series: dict, path: Path, xlabel: str = "step", title: str = "") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, y in series.items():
+        ax.plot(x, y, marker="o", markersize=3, label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,1 @@
+"""Sweep orchestration: CLI, search spaces, Tune wiring, MLflow tracking, reports."""

@@ -1,0 +1,4 @@
+from orchestration.sweep import main
+import sys
+
+sys.exit(main())

@@ -1,0 +1,77 @@
+"""The small interface between the orchestration core and an algorithm family.
+
+A family is a package `algorithms.<name>` exposing `FAMILY = Family(...)`. The core finds
+it by name, so adding a family needs a new package and a YAML file, and no core edits.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+from orchestration.errors import SweepError
+from orchestration.params import Param
+
+
+class Experiment(Protocol):
+    """One trial's training state, driven one Tune iteration at a time by the core."""
+
+    def __init__(self, config: dict) -> None: ...
+
+    def step(self) -> dict[str, float]:
+        """Train for one iteration and return metrics named `train/...`, `eval/...`."""
+
+    def save(self, directory: Path) -> None:
+        """Write everything needed to continue training into `directory`."""
+
+    def restore(self, directory: Path) -> None:
+        """Load what `save` wrote."""
+
+    def describe(self) -> dict[str, float]:
+        """Derived numbers worth logging once per trial (e.g. alpha_bar_T)."""
+
+    def write_artifacts(self, directory: Path, final: bool) -> None:
+        """Write pictures and files for MLflow; `final` is True at the end of the trial."""
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    experiment: Callable[[dict], Experiment]
+    params: dict[str, Param]
+    metrics: tuple[str, ...]
+    default_metric: str
+    default_mode: str
+    budget_param: str = "iterations"
+    smoke: dict = field(default_factory=dict)
+    gpu_fraction: float = 0.25
+    check_config: Callable[[dict], str | None] | None = None
+
+    def resolve(self, config: dict) -> dict:
+        """Defaults filled in for every parameter the trial config leaves out."""
+        return {**{k: p.default for k, p in self.params.items()}, **config}
+
+
+def available_families() -> list[str]:
+    import algorithms
+
+    return sorted(m.name for m in pkgutil.iter_modules(algorithms.__path__) if m.ispkg)
+
+
+def load_family(name: str) -> Family:
+    """Import `algorithms.<name>` and return its FAMILY, or fail with the known names."""
+    if not name.isidentifier():
+        raise SweepError(f"unknown family {name!r}; available: {', '.join(available_families())}")
+    try:
+        module = importlib.import_module(f"algorithms.{name}")
+    except ModuleNotFoundError as err:
+        if err.name in (f"algorithms.{name}", "algorithms"):
+            raise SweepError(f"unknown family {name!r}; available: {', '.join(available_families())}") from None
+        raise
+    family = getattr(module, "FAMILY", None)
+    if not isinstance(family, Family):
+        raise SweepError(f"algorithms.{name} does not define FAMILY = Family(...)")
+    return family

@@ -1,0 +1,59 @@
+"""What the sweep leaves in the parent run and the terminal once Tune returns."""
+
+from __future__ import annotations
+
+import sys
+
+from orchestration.search_space import SweepSpec
+from orchestration.summary import collect_rows, to_csv, to_markdown, to_text, ui_hint
+
+
+def parent_params(spec: SweepSpec, options, args) -> dict:
+    """Parent-run params: how the sweep was set up, so sweeps compare side by side too."""
+    params = {"family": spec.family.name, "metric": spec.metric, "mode": spec.mode, "method": spec.method,
+              "num_samples": spec.num_samples, "scheduler": spec.scheduler["type"],
+              "swept": ",".join(spec.swept_keys) or "-", "cpus_per_trial": options.cpus_per_trial,
+              "gpus_per_trial": options.gpus_per_trial, "max_failures": options.max_failures,
+              "address": args.address or "local", "smoke": args.smoke}
+    for key, entry in spec.parameters.items():
+        params[f"space.{key}"] = entry.get("value", entry.get("values", entry))
+    return params
+
+
+def finish_sweep(results, spec: SweepSpec, tracking, args, name: str) -> int:
+    """Log the results table and best trial to the parent run, print the summary, pick the exit code."""
+    rows = collect_rows(results, spec)
+    errors = sum(r.status == "ERROR" for r in rows)
+    finished = results.num_terminated + results.num_errors
+    interrupted = finished < len(results)
+
+    tracking.log_text(to_csv(rows, spec), "results/results.csv")
+    tracking.log_text(to_markdown(rows, spec), "results/results.md")
+    scored = [r for r in rows if r.final is not None]
+    best = scored[0] if scored else None
+    if best:
+        tracking.log_metrics({f"best/{spec.metric}": best.final})
+        tracking.set_tag("sweep.best_run_id", best.run_id)
+        for key, value in best.config.items():
+            tracking.set_tag(f"sweep.best.{key}", value)
+    tracking.set_tag("sweep.trials", len(rows))
+    tracking.set_tag("sweep.errored_trials", errors)
+
+    print()
+    print(to_text(rows, spec))
+    print()
+    if best:
+        shown = ", ".join(f"{k}={v}" for k, v in best.config.items()) or "(no swept parameters)"
+        print(f"[sweep] best trial: {shown}")
+        print(f"[sweep]   {spec.metric} = {best.final:.4g}  (MLflow run {best.run_id})")
+    print(f"[sweep] {len(rows)} trials, {errors} failed; parent run {tracking.parent_run_id} "
+          f"in experiment {tracking.experiment_name!r}")
+    print(f"[sweep] compare the trials: {ui_hint(tracking.uri, tracking.experiment_id)}")
+
+    if interrupted:
+        tracking.close("KILLED")
+        print(f"[sweep] interrupted; continue with: python -m orchestration.sweep {args.sweep} --name {name} "
+              "--resume", file=sys.stderr)
+        return 130
+    tracking.close("FAILED" if errors == len(rows) else "FINISHED")
+    return 1 if errors else 0

@@ -1,0 +1,262 @@
+"""Search-space files (W&B-sweep-like YAML) loaded, fully validated and mapped to Tune.
+
+Everything is checked here, before Ray starts: the file's keys, the family, the metric,
+the method and scheduler, and every parameter value or range against the family's specs.
+Errors name the file and the key: `diffusion.yaml: parameters.timesteps.values[1]: ...`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from orchestration.errors import SweepError
+from orchestration.family import Family, load_family
+from orchestration.params import Float, Int, Param
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+TOP_LEVEL_KEYS = {"family", "description", "metric", "method", "num_samples", "scheduler", "parameters"}
+METHODS = ("grid", "random")
+GOALS = {"minimize": "min", "maximize": "max"}
+DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform")
+SCHEDULERS = {"fifo": set(), "asha": {"max_t", "grace_period", "reduction_factor"}}
+MAX_GRID_CHECKS = 20_000
+
+
+def search_dirs() -> list[Path]:
+    """Sweep names are looked up in ./search_spaces first, then in the project's own."""
+    dirs = [Path.cwd() / "search_spaces", PACKAGE_ROOT / "search_spaces"]
+    return list(dict.fromkeys(d.resolve() for d in dirs))
+
+
+def available_sweeps() -> list[str]:
+    return sorted({p.stem for d in search_dirs() if d.is_dir() for p in d.glob("*.yaml")})
+
+
+def find_sweep_file(name_or_path: str) -> Path:
+    candidate = Path(name_or_path)
+    if candidate.suffix in (".yaml", ".yml") or candidate.is_file():
+        if not candidate.is_file():
+            raise SweepError(f"search space file {candidate} does not exist")
+        return candidate
+    for directory in search_dirs():
+        path = directory / f"{name_or_path}.yaml"
+        if path.is_file():
+            return path
+    raise SweepError(f"unknown sweep {name_or_path!r}; available: {', '.join(available_sweeps()) or 'none'}")
+
+
+@dataclass
+class SweepSpec:
+    name: str
+    path: Path
+    family: Family
+    metric: str
+    mode: str
+    method: str
+    num_samples: int
+    scheduler: dict
+    parameters: dict[str, dict]
+    description: str = ""
+    raw: dict = field(default_factory=dict)
+
+    @property
+    def swept_keys(self) -> list[str]:
+        """Parameters that differ between trials, in file order (used for names and reports)."""
+        return [k for k, v in self.parameters.items() if "value" not in v]
+
+    def with_overrides(self, overrides: dict[str, Any]) -> "SweepSpec":
+        """A copy where each override becomes a constant (used by --smoke and --set)."""
+        params = dict(self.parameters)
+        for key, value in overrides.items():
+            _check_value(self.family.params, key, value, f"{self.path.name}: override {key}")
+            params[key] = {"value": value}
+        copy = SweepSpec(**{**self.__dict__, "parameters": params})
+        _check_combinations(copy)
+        return copy
+
+    def budget(self) -> int:
+        """The largest number of Tune iterations any trial can run."""
+        entry = self.parameters.get(self.family.budget_param)
+        if entry is None:
+            return int(self.family.params[self.family.budget_param].default)
+        if "value" in entry:
+            return int(entry["value"])
+        if "values" in entry:
+            return int(max(entry["values"]))
+        return int(entry["max"])
+
+    def param_space(self) -> dict:
+        """Tune's param_space: grid_search / choice / distributions, constants as they are."""
+        from ray import tune
+
+        space = {}
+        for key, entry in self.parameters.items():
+            if "value" in entry:
+                space[key] = entry["value"]
+            elif "values" in entry:
+                values = entry["values"]
+                space[key] = tune.grid_search(values) if self.method == "grid" else tune.choice(values)
+            elif entry["distribution"] == "uniform":
+                space[key] = tune.uniform(entry["min"], entry["max"])
+            elif entry["distribution"] == "log_uniform":
+                space[key] = tune.loguniform(entry["min"], entry["max"])
+            else:
+                space[key] = tune.randint(entry["min"], entry["max"] + 1)
+        return space
+
+
+def _check_value(specs: dict[str, Param], key: str, value: Any, where: str) -> None:
+    if key not in specs:
+        raise SweepError(f"{where}: unknown parameter {key!r}; allowed: {', '.join(sorted(specs))}")
+    reason = specs[key].check(value)
+    if reason:
+        raise SweepError(f"{where}: {reason}")
+
+
+def _validate_parameter(spec: Param, key: str, entry: Any, where: str) -> dict:
+    if not isinstance(entry, dict):
+        raise SweepError(f"{where}: must be a mapping with 'value', 'values' or 'distribution'")
+    kinds = [k for k in ("value", "values", "distribution") if k in entry]
+    if len(kinds) != 1:
+        raise SweepError(f"{where}: give exactly one of 'value', 'values' or 'distribution'")
+    kind = kinds[0]
+    allowed = {"value": {"value"}, "values": {"values"}, "distribution": {"distribution", "min", "max"}}[kind]
+    extra = set(entry) - allowed
+    if extra:
+        raise SweepError(f"{where}: unexpected key(s) {', '.join(sorted(extra))} next to '{kind}'")
+    specs = {key: spec}
+    if kind == "value":
+        _check_value(specs, key, entry["value"], f"{where}.value")
+    elif kind == "values":
+        values = entry["values"]
+        if not isinstance(values, list) or not values:
+            raise SweepError(f"{where}.values: must be a non-empty list")
+        for i, value in enumerate(values):
+            _check_value(specs, key, value, f"{where}.values[{i}]")
+    else:
+        dist = entry["distribution"]
+        if dist not in DISTRIBUTIONS:
+            raise SweepError(f"{where}.distribution: must be one of {', '.join(DISTRIBUTIONS)}; got {dist!r}")
+        if not isinstance(spec, Float):
+            raise SweepError(f"{where}: a distribution needs a numeric parameter; use 'values'")
+        if dist == "int_uniform" and not isinstance(spec, Int):
+            raise SweepError(f"{where}: int_uniform needs an integer parameter")
+        if dist != "int_uniform" and isinstance(spec, Int):
+            raise SweepError(f"{where}: {key} is an integer; use int_uniform or 'values'")
+        for bound in ("min", "max"):
+            if bound not in entry:
+                raise SweepError(f"{where}: distribution {dist} needs '{bound}'")
+            _check_value(specs, key, entry[bound], f"{where}.{bound}")
+        if entry["min"] >= entry["max"]:
+            raise SweepError(f"{where}: min must be below max, got min={entry['min']} max={entry['max']}")
+        if dist == "log_uniform" and entry["min"] <= 0:
+            raise SweepError(f"{where}: log_uniform needs min > 0, got {entry['min']}")
+    return entry
+
+
+def _validate_scheduler(raw: Any, where: str) -> dict:
+    if raw is None:
+        return {"type": "fifo"}
+    if isinstance(raw, str):
+        raw = {"type": raw}
+    if not isinstance(raw, dict) or "type" not in raw:
+        raise SweepError(f"{where}: must be a mapping with 'type' ({', '.join(SCHEDULERS)})")
+    kind = raw["type"]
+    if kind not in SCHEDULERS:
+        raise SweepError(f"{where}.type: must be one of {', '.join(SCHEDULERS)}; got {kind!r}")
+    extra = set(raw) - SCHEDULERS[kind] - {"type"}
+    if extra:
+        raise SweepError(f"{where}: unknown key(s) {', '.join(sorted(extra))} for {kind}; "
+                         f"allowed: {', '.join(sorted(SCHEDULERS[kind])) or 'none'}")
+    for key, low in (("max_t", 1), ("grace_period", 1), ("reduction_factor", 2)):
+        if key in raw and (not isinstance(raw[key], int) or isinstance(raw[key], bool) or raw[key] < low):
+            raise SweepError(f"{where}.{key}: must be an integer >= {low}, got {raw[key]!r}")
+    if kind == "asha" and raw.get("grace_period", 1) > raw.get("max_t", raw.get("grace_period", 1)):
+        raise SweepError(f"{where}: grace_period must not exceed max_t")
+    return dict(raw)
+
+
+def _candidates(entry: dict) -> list:
+    if "value" in entry:
+        return [entry["value"]]
+    if "values" in entry:
+        return entry["values"]
+    return [entry["min"], entry["max"]]
+
+
+def _check_combinations(spec: SweepSpec) -> None:
+    """Run the family's cross-parameter check on every combination of listed values."""
+    if spec.family.check_config is None:
+        return
+    keys = list(spec.parameters)
+    combos = itertools.product(*(_candidates(spec.parameters[k]) for k in keys))
+    for combo in itertools.islice(combos, MAX_GRID_CHECKS):
+        config = spec.family.resolve(dict(zip(keys, combo)))
+        reason = spec.family.check_config(config)
+        if reason:
+            shown = ", ".join(f"{k}={v}" for k, v in zip(keys, combo) if k in spec.swept_keys)
+            raise SweepError(f"{spec.path.name}: {reason}" + (f" (for {shown})" if shown else ""))
+
+
+def load_sweep(name_or_path: str) -> SweepSpec:
+    """Find, parse and validate a sweep; raise SweepError with a one-line message on any problem."""
+    path = find_sweep_file(name_or_path)
+    where = path.name
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark else ""
+        raise SweepError(f"{where}: malformed YAML{line}: {getattr(err, 'problem', None) or err}") from None
+    if not isinstance(raw, dict):
+        raise SweepError(f"{where}: must be a YAML mapping with keys {', '.join(sorted(TOP_LEVEL_KEYS))}")
+    unknown = set(raw) - TOP_LEVEL_KEYS
+    if unknown:
+        raise SweepError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
+                         f"allowed: {', '.join(sorted(TOP_LEVEL_KEYS))}")
+    if "family" not in raw:
+        raise SweepError(f"{where}: missing 'family'")
+    try:
+        family = load_family(str(raw["family"]))
+    except SweepError as err:
+        raise SweepError(f"{where}: family: {err}") from None
+
+    metric = raw.get("metric") or {}
+    if not isinstance(metric, dict):
+        raise SweepError(f"{where}: metric must be a mapping with 'name' and 'goal'")
+    metric_name = metric.get("name", family.default_metric)
+    if metric_name not in family.metrics:
+        raise SweepError(f"{where}: metric.name: {family.name} reports {', '.join(family.metrics)}; "
+                         f"got {metric_name!r}")
+    goal = metric.get("goal", {"min": "minimize", "max": "maximize"}[family.default_mode])
+    if goal not in GOALS:
+        raise SweepError(f"{where}: metric.goal: must be minimize or maximize; got {goal!r}")
+
+    method = raw.get("method", "grid")
+    if method not in METHODS:
+        raise SweepError(f"{where}: method: must be one of {', '.join(METHODS)}; got {method!r}")
+    num_samples = raw.get("num_samples", 1)
+    if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples < 1:
+        raise SweepError(f"{where}: num_samples: must be an integer >= 1, got {num_samples!r}")
+
+    parameters = raw.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise SweepError(f"{where}: parameters must be a mapping of parameter name to its values")
+    checked = {}
+    for key, entry in parameters.items():
+        if key not in family.params:
+            raise SweepError(f"{where}: parameters.{key}: unknown parameter for {family.name}; "
+                             f"allowed: {', '.join(sorted(family.params))}")
+        checked[key] = _validate_parameter(family.params[key], key, entry, f"{where}: parameters.{key}")
+
+    spec = SweepSpec(name=path.stem, path=path.resolve(), family=family, metric=metric_name, mode=GOALS[goal],
+                     method=method, num_samples=num_samples,
+                     scheduler=_validate_scheduler(raw.get("scheduler"), f"{where}: scheduler"),
+                     parameters=checked, description=str(raw.get("description", "")), raw=raw)
+    _check_combinations(spec)
+    return spec

@@ -1,0 +1,159 @@
+"""`python -m orchestration.sweep NAME`: validate a sweep, run it on Ray Tune, track it in MLflow.
+
+Order matters: everything the user typed is checked (search space, options, MLflow URI,
+Ray address) before any trial starts, and each problem is reported in one line, exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from orchestration.errors import SweepError
+from orchestration.search_space import available_sweeps, load_sweep
+
+EXIT_USAGE, EXIT_TRIALS_FAILED, EXIT_INTERRUPTED = 2, 1, 130
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m orchestration.sweep",
+        description="Run a hyperparameter sweep on Ray Tune; every trial is an MLflow run "
+                    "nested under one parent run per sweep.",
+        epilog=f"sweeps in search_spaces/: {', '.join(available_sweeps()) or 'none'}")
+    parser.add_argument("sweep", help="sweep name (search_spaces/NAME.yaml) or a path to a YAML file")
+    parser.add_argument("--space", metavar="FILE", help="search-space file to use instead of search_spaces/NAME.yaml")
+    parser.add_argument("--num-samples", type=int, help="trials per grid point (random: trials in total)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="fix a parameter for every trial (YAML value), e.g. --set iterations=3")
+    parser.add_argument("--smoke", action="store_true", help="tiny budget per trial, to check the wiring")
+    parser.add_argument("--address", help="Ray cluster: auto, host:port or ray://host:port (default: local Ray)")
+    parser.add_argument("--num-cpus", type=int, help="CPUs of the local Ray instance (default: all)")
+    parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, "
+                                               "else sqlite:///mlflow.db)")
+    parser.add_argument("--experiment", help="MLflow experiment name (default: the sweep name)")
+    parser.add_argument("--max-concurrent", type=int, help="trials running at once (default: as resources allow)")
+    parser.add_argument("--cpus-per-trial", type=float, default=1.0)
+    parser.add_argument("--gpus-per-trial", type=float,
+                        help="GPUs per trial, fractions allowed (default: the family's share when the cluster "
+                             "has GPUs, else 0)")
+    parser.add_argument("--max-failures", type=int, default=2,
+                        help="retries of a crashed trial from its last checkpoint")
+    parser.add_argument("--storage-path", default="ray_results",
+                        help="where Tune keeps checkpoints and state (shared storage on a cluster)")
+    parser.add_argument("--name", help="Tune experiment name (default: NAME-<timestamp>); give it to --resume")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the latest interrupted run of this sweep (or --name) in the same MLflow runs")
+    parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Tune progress output")
+    return parser.parse_args(argv)
+
+
+def _parse_sets(items: list[str]) -> dict:
+    overrides = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise SweepError(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            overrides[key] = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise SweepError(f"--set {item!r}: the value is not valid YAML") from None
+    return overrides
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    checks = [("--num-samples", args.num_samples, 1), ("--max-concurrent", args.max_concurrent, 1),
+              ("--num-cpus", args.num_cpus, 1), ("--max-failures", args.max_failures, 0)]
+    for flag, value, low in checks:
+        if value is not None and value < low:
+            raise SweepError(f"{flag} must be >= {low}, got {value}")
+    if not args.cpus_per_trial > 0 or not math.isfinite(args.cpus_per_trial):
+        raise SweepError(f"--cpus-per-trial must be > 0, got {args.cpus_per_trial}")
+    if args.gpus_per_trial is not None and not 0 <= args.gpus_per_trial < math.inf:
+        raise SweepError(f"--gpus-per-trial must be >= 0, got {args.gpus_per_trial}")
+
+
+def prepare(args: argparse.Namespace):
+    """All checks that need neither Ray nor a trial: returns the spec, tracking URI and Tune options."""
+    from orchestration.tracking import check_tracking_uri, resolve_tracking_uri
+    from orchestration.tuning import latest_experiment
+
+    _check_options(args)
+    spec = load_sweep(args.space or args.sweep)
+    if args.space:
+        spec.name = Path(args.sweep).stem
+    overrides = {**(spec.family.smoke if args.smoke else {}), **_parse_sets(args.set)}
+    if overrides:
+        spec = spec.with_overrides(overrides)
+    if args.num_samples:
+        spec.num_samples = args.num_samples
+
+    uri = resolve_tracking_uri(args.tracking_uri)
+    check_tracking_uri(uri)
+
+    storage = Path(args.storage_path).expanduser().resolve()
+    name = args.name
+    if args.resume:
+        name = name or latest_experiment(storage, spec.name)
+        if not name or not (storage / name).is_dir():
+            raise SweepError(f"nothing to resume for sweep {spec.name!r} in {storage}")
+    name = name or f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return spec, uri, storage, name
+
+
+def run(args: argparse.Namespace) -> int:
+    spec, uri, storage, name = prepare(args)
+
+    from orchestration import cluster, reporting
+    from orchestration.tracking import SweepTracking
+    from orchestration.tuning import TuneOptions, build_tuner, gpus_per_trial
+
+    resources = cluster.connect(args.address, args.num_cpus)
+    options = TuneOptions(
+        name=name, storage_path=storage, cpus_per_trial=args.cpus_per_trial,
+        gpus_per_trial=gpus_per_trial(args.gpus_per_trial, resources.get("GPU", 0), spec.family.gpu_fraction),
+        max_concurrent=args.max_concurrent, max_failures=args.max_failures, verbose=args.verbose)
+
+    tracking = SweepTracking(uri, args.experiment or spec.name)
+    parent = tracking.open_parent(name, reporting.parent_params(spec, options, args), tags={
+        "sweep.name": spec.name, "sweep.family": spec.family.name}, resume=args.resume)
+    if not args.resume:
+        tracking.log_text(yaml.safe_dump(spec.raw, sort_keys=False), "search_space.yaml")
+    print(f"[sweep] {spec.name}: family {spec.family.name}, {spec.metric} ({spec.mode}), "
+          f"{options.cpus_per_trial:g} CPU + {options.gpus_per_trial:g} GPU per trial on "
+          f"{resources.get('CPU', 0):g} CPU / {resources.get('GPU', 0):g} GPU")
+    print(f"[sweep] MLflow: experiment {tracking.experiment_name!r}, parent run {parent} at {uri}")
+    print(f"[sweep] Tune: {storage / name}" + (" (resumed)" if args.resume else ""))
+
+    tuner = build_tuner(spec, tracking.context, options, resume=args.resume)
+    try:
+        results = tuner.fit()
+    except KeyboardInterrupt:
+        tracking.close("KILLED")
+        print(f"[sweep] interrupted; continue with: python -m orchestration.sweep {args.sweep} "
+              f"--name {name} --resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BaseException:
+        tracking.close("FAILED")
+        raise
+    return reporting.finish_sweep(results, spec, tracking, args, name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "1")
+    try:
+        return run(args)
+    except SweepError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

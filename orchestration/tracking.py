@@ -1,0 +1,228 @@
+"""MLflow tracking: one experiment per sweep, a parent run per invocation, a child run per trial.
+
+The driver opens the parent run (`SweepTracking`); each trial, in its Ray worker, opens or
+reuses its child run (`TrialRun`) found by the tag `ray.trial_id`, so a resumed or retried
+trial keeps logging into the same run. Metrics are buffered and sent with log_batch.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from orchestration.errors import SweepError
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+PARENT_TAG = "mlflow.parentRunId"
+TRIAL_TAG = "ray.trial_id"
+TUNE_EXPERIMENT_TAG = "sweep.tune_experiment"
+MAX_PARAM_LENGTH = 6000
+
+
+def resolve_tracking_uri(cli_value: str | None) -> str:
+    """--tracking-uri, else MLFLOW_TRACKING_URI, else sqlite:///mlflow.db; local paths made absolute
+    because Tune runs each trial in its own working directory."""
+    uri = cli_value or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    if uri.startswith("sqlite:///"):
+        path = uri[len("sqlite:///"):]
+        if path and not path.startswith("/") and path != ":memory:":
+            return "sqlite:///" + str(Path(path).resolve())
+    elif "://" not in uri:
+        return Path(uri).resolve().as_uri()
+    return uri
+
+
+def check_tracking_uri(uri: str, timeout: float = 5.0) -> None:
+    """Fail fast, in one line, when the tracking store cannot be reached or written."""
+    scheme = urlparse(uri).scheme
+    if scheme in ("http", "https"):
+        import requests
+
+        try:
+            response = requests.get(uri.rstrip("/") + "/health", timeout=timeout)
+        except requests.RequestException as err:
+            raise SweepError(f"MLflow tracking URI {uri} is unreachable: {type(err).__name__}") from None
+        if response.status_code != 200:
+            raise SweepError(f"MLflow tracking URI {uri} answered /health with HTTP {response.status_code}")
+    elif scheme == "sqlite":
+        folder = Path(uri[len("sqlite:///"):]).parent
+        if not folder.is_dir():
+            raise SweepError(f"MLflow tracking URI {uri}: folder {folder} does not exist")
+        if not os.access(folder, os.W_OK):
+            raise SweepError(f"MLflow tracking URI {uri}: folder {folder} is not writable")
+
+
+def _client(uri: str):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def _param_text(value) -> str:
+    return str(value)[:MAX_PARAM_LENGTH]
+
+
+def log_params(client, run_id: str, params: dict) -> None:
+    from mlflow.entities import Param
+
+    items = [Param(k, _param_text(v)) for k, v in params.items()]
+    for i in range(0, len(items), 100):
+        client.log_batch(run_id, params=items[i:i + 100])
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+                             capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+@dataclass(frozen=True)
+class TrackingContext:
+    """What a trial needs to find its place in MLflow; sent to workers by Tune."""
+
+    tracking_uri: str
+    experiment_id: str
+    parent_run_id: str
+
+
+class SweepTracking:
+    """Driver side: the experiment and parent run of one sweep invocation."""
+
+    def __init__(self, tracking_uri: str, experiment_name: str):
+        self.uri = tracking_uri
+        self.client = _client(tracking_uri)
+        experiment = self.client.get_experiment_by_name(experiment_name)
+        if experiment is None:
+            self.experiment_id = self.client.create_experiment(experiment_name)
+        else:
+            if experiment.lifecycle_stage == "deleted":
+                self.client.restore_experiment(experiment.experiment_id)
+            self.experiment_id = experiment.experiment_id
+        self.experiment_name = experiment_name
+        self.parent_run_id: str | None = None
+
+    @property
+    def context(self) -> TrackingContext:
+        return TrackingContext(self.uri, self.experiment_id, self.parent_run_id)
+
+    def find_parent(self, tune_experiment: str) -> str | None:
+        runs = self.client.search_runs([self.experiment_id],
+                                       filter_string=f"tags.`{TUNE_EXPERIMENT_TAG}` = '{tune_experiment}'",
+                                       max_results=1)
+        return runs[0].info.run_id if runs else None
+
+    def open_parent(self, tune_experiment: str, params: dict, tags: dict, resume: bool) -> str:
+        """Create the parent run, or on --resume reopen the one this Tune experiment created."""
+        existing = self.find_parent(tune_experiment) if resume else None
+        if existing:
+            self.client.update_run(existing, status="RUNNING")
+            self.parent_run_id = existing
+            return existing
+        all_tags = {TUNE_EXPERIMENT_TAG: tune_experiment, "sweep.command": " ".join(sys.argv),
+                    "mlflow.source.name": "orchestration.sweep", **tags}
+        commit = git_commit()
+        if commit:
+            all_tags["mlflow.source.git.commit"] = commit
+        run = self.client.create_run(self.experiment_id, run_name=tune_experiment,
+                                     tags={k: str(v) for k, v in all_tags.items()})
+        self.parent_run_id = run.info.run_id
+        log_params(self.client, self.parent_run_id, params)
+        return self.parent_run_id
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        self.client.log_text(self.parent_run_id, text, artifact_file)
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.parent_run_id, str(path), artifact_path)
+
+    def log_metrics(self, metrics: dict) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
+        if items:
+            self.client.log_batch(self.parent_run_id, metrics=items)
+
+    def set_tag(self, key: str, value) -> None:
+        self.client.set_tag(self.parent_run_id, key, str(value))
+
+    def child_runs(self) -> list:
+        return self.client.search_runs([self.experiment_id],
+                                       filter_string=f"tags.`{PARENT_TAG}` = '{self.parent_run_id}'",
+                                       max_results=10_000)
+
+    def close(self, status: str) -> None:
+        if self.parent_run_id:
+            self.client.set_terminated(self.parent_run_id, status=status)
+
+
+class TrialRun:
+    """Worker side: the child run of one trial, with buffered metric logging."""
+
+    def __init__(self, context: TrackingContext, trial_id: str, trial_name: str, params: dict,
+                 flush_every_s: float = 10.0, max_buffer: int = 500):
+        self.client = _client(context.tracking_uri)
+        self.flush_every_s, self.max_buffer = flush_every_s, max_buffer
+        self._buffer: list = []
+        self._last_flush = time.monotonic()
+        found = self.client.search_runs(
+            [context.experiment_id],
+            filter_string=f"tags.`{TRIAL_TAG}` = '{trial_id}' and tags.`{PARENT_TAG}` = '{context.parent_run_id}'",
+            max_results=1)
+        if found:
+            self.run_id = found[0].info.run_id
+            self.resumed = True
+            self.client.update_run(self.run_id, status="RUNNING")
+        else:
+            run = self.client.create_run(context.experiment_id, run_name=trial_name,
+                                         tags={PARENT_TAG: context.parent_run_id, TRIAL_TAG: trial_id})
+            self.run_id = run.info.run_id
+            self.resumed = False
+            log_params(self.client, self.run_id, params)
+
+    def log_metrics(self, metrics: dict, step: int) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        for key, value in metrics.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                self._buffer.append(Metric(key, float(value), now, step))
+        if len(self._buffer) >= self.max_buffer or time.monotonic() - self._last_flush >= self.flush_every_s:
+            self.flush()
+
+    def flush(self) -> None:
+        while self._buffer:
+            chunk, self._buffer = self._buffer[:1000], self._buffer[1000:]
+            self.client.log_batch(self.run_id, metrics=chunk)
+        self._last_flush = time.monotonic()
+
+    def log_params(self, params: dict) -> None:
+        log_params(self.client, self.run_id, params)
+
+    def set_tags(self, tags: dict) -> None:
+        for key, value in tags.items():
+            self.client.set_tag(self.run_id, key, str(value))
+
+    def log_artifacts(self, directory: Path, artifact_path: str | None = None) -> None:
+        if any(Path(directory).iterdir()):
+            self.client.log_artifacts(self.run_id, str(directory), artifact_path)
+
+    def fail(self, error: BaseException) -> None:
+        """Keep what was logged, record the error, and mark the run FAILED."""
+        self.flush()
+        self.client.set_tag(self.run_id, "error", f"{type(error).__name__}: {error}"[:5000])
+        self.client.log_text(self.run_id, "".join(traceback.format_exception(error)), "error.txt")
+        self.client.set_terminated(self.run_id, status="FAILED")
+
+    def finish(self, status: str = "FINISHED") -> None:
+        self.flush()
+        self.client.set_terminated(self.run_id, status=status)

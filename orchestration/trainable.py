@@ -1,0 +1,77 @@
+"""The one Tune Trainable for every family: drives an Experiment and mirrors it into MLflow.
+
+A class Trainable (not a function) because Tune calls `cleanup` when ASHA stops a trial
+early, which is where the final artifacts are logged and the MLflow run is closed.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from ray import tune
+
+from orchestration.family import load_family
+from orchestration.tracking import TrackingContext, TrialRun
+
+
+class SweepTrainable(tune.Trainable):
+    def setup(self, config: dict, family_name: str, tracking: TrackingContext):
+        import torch
+
+        self.family = load_family(family_name)
+        self.resolved = self.family.resolve(config)
+        self.max_iterations = int(self.resolved[self.family.budget_param])
+        cpus = self.trial_resources.required_resources.get("CPU", 1) if self.trial_resources else 1
+        torch.set_num_threads(max(1, int(cpus)))
+        self.failed = False
+        self.run = TrialRun(tracking, self.trial_id, self.trial_name, self.resolved)
+        try:
+            self.experiment = self.family.experiment(self.resolved)
+            if not self.run.resumed:
+                self.run.log_metrics(self.experiment.describe(), step=0)
+                self._log_artifacts(final=False)
+        except BaseException as err:
+            self._fail(err)
+            raise
+
+    def step(self) -> dict:
+        try:
+            metrics = self.experiment.step()
+        except BaseException as err:
+            self._fail(err)
+            raise
+        iteration = self.iteration + 1
+        self.run.log_metrics(metrics, step=iteration)
+        return {**metrics, "mlflow_run_id": self.run.run_id, "done": iteration >= self.max_iterations}
+
+    def save_checkpoint(self, checkpoint_dir: str):
+        self.experiment.save(Path(checkpoint_dir))
+        self.run.flush()
+        return None
+
+    def load_checkpoint(self, checkpoint_dir: str):
+        self.experiment.restore(Path(checkpoint_dir))
+
+    def cleanup(self):
+        if self.failed or not hasattr(self, "experiment"):
+            return
+        if self.iteration < self.max_iterations:
+            self.run.set_tags({"sweep.stopped_early": "true"})
+        self._log_artifacts(final=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            self.experiment.save(Path(tmp))
+            self.run.log_artifacts(Path(tmp), "checkpoint")
+        self.run.finish("FINISHED")
+
+    def _log_artifacts(self, final: bool) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            self.experiment.write_artifacts(Path(tmp), final=final)
+            self.run.log_artifacts(Path(tmp))
+
+    def _fail(self, err: BaseException) -> None:
+        self.failed = True
+        try:
+            self.run.fail(err)
+        except Exception:  # the original error matters more than a logging problem
+            pass

@@ -1,0 +1,93 @@
+"""Tune wiring: per-trial resources, schedulers, checkpoint/failure config, new or restored Tuner."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ray import tune
+
+from orchestration.search_space import SweepSpec
+from orchestration.tracking import TrackingContext
+from orchestration.trainable import SweepTrainable
+
+
+@dataclass(frozen=True)
+class TuneOptions:
+    name: str
+    storage_path: Path
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    max_concurrent: int | None = None
+    max_failures: int = 0
+    checkpoint_every: int = 1
+    verbose: int = 1
+
+
+def gpus_per_trial(requested: float | None, cluster_gpus: float, gpu_fraction: float) -> float:
+    """An explicit request wins; otherwise the family's fraction of a GPU when the cluster has any."""
+    if requested is not None:
+        return requested
+    return gpu_fraction if cluster_gpus > 0 else 0.0
+
+
+def build_scheduler(spec: SweepSpec):
+    if spec.scheduler["type"] == "asha":
+        return tune.schedulers.ASHAScheduler(
+            time_attr="training_iteration", max_t=spec.scheduler.get("max_t", spec.budget()),
+            grace_period=spec.scheduler.get("grace_period", 1),
+            reduction_factor=spec.scheduler.get("reduction_factor", 2))
+    return tune.schedulers.FIFOScheduler()
+
+
+def _short(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+class TrialNamer:
+    """Trial (and MLflow child run) names from the swept values: `schedule=cosine,timesteps=100`."""
+
+    def __init__(self, swept_keys: list[str]):
+        self.swept_keys = swept_keys
+
+    def __call__(self, trial) -> str:
+        parts = [f"{k}={_short(trial.config[k])}" for k in self.swept_keys if k in trial.config]
+        return ",".join(parts) or trial.trial_id
+
+
+def trial_dirname(trial) -> str:
+    """Short, unique trial folders (the default repeats every parameter in the path)."""
+    return f"trial_{trial.trial_id}"
+
+
+def make_trainable(spec: SweepSpec, context: TrackingContext, options: TuneOptions):
+    resources = {"cpu": options.cpus_per_trial, "gpu": options.gpus_per_trial}
+    return tune.with_resources(
+        tune.with_parameters(SweepTrainable, family_name=spec.family.name, tracking=context), resources)
+
+
+def build_tuner(spec: SweepSpec, context: TrackingContext, options: TuneOptions, resume: bool) -> tune.Tuner:
+    trainable = make_trainable(spec, context, options)
+    if resume:
+        return tune.Tuner.restore(str(options.storage_path / options.name), trainable,
+                                  resume_unfinished=True, resume_errored=True, param_space=spec.param_space())
+    return tune.Tuner(
+        trainable,
+        param_space=spec.param_space(),
+        tune_config=tune.TuneConfig(
+            metric=spec.metric, mode=spec.mode, num_samples=spec.num_samples,
+            scheduler=build_scheduler(spec), max_concurrent_trials=options.max_concurrent,
+            trial_name_creator=TrialNamer(spec.swept_keys), trial_dirname_creator=trial_dirname),
+        run_config=tune.RunConfig(
+            name=options.name, storage_path=str(options.storage_path), verbose=options.verbose,
+            failure_config=tune.FailureConfig(max_failures=options.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2, checkpoint_frequency=options.checkpoint_every,
+                                                    checkpoint_at_end=True)))
+
+
+def latest_experiment(storage_path: Path, sweep: str) -> str | None:
+    """The newest restorable Tune experiment of this sweep under storage_path, by name."""
+    if not storage_path.is_dir():
+        return None
+    candidates = sorted(p.name for p in storage_path.glob(f"{sweep}-*") if tune.Tuner.can_restore(str(p)))
+    return candidates[-1] if candidates else None
