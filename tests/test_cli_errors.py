@@ -1,0 +1,83 @@
+"""Bad input exits non-zero with one line on stderr, before Ray starts or anything is logged."""
+
+import textwrap
+
+import pytest
+
+from conftest import free_port, run_cli
+
+SPACE_OK = """
+family: diffusion
+parameters:
+  schedule: {values: [linear, cosine]}
+"""
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    (tmp_path / "search_spaces").mkdir()
+    (tmp_path / "search_spaces" / "tiny.yaml").write_text(textwrap.dedent(SPACE_OK))
+    return tmp_path
+
+
+def bad_space(text):
+    return "family: diffusion\nparameters:\n" + text
+
+
+CASES = {
+    "unknown sweep": ([], None, "unknown sweep 'nonexistent'"),
+    "malformed YAML": (["--space", "bad.yaml"], "family: diffusion\nparameters: [\n", "malformed YAML"),
+    "unknown parameter": (["--space", "bad.yaml"], bad_space("  widht: {value: 3}\n"), "unknown parameter"),
+    "T < 1": (["--space", "bad.yaml"], bad_space("  timesteps: {value: 0}\n"), "must be >= 1, got 0"),
+    "negative lr": (["--space", "bad.yaml"], bad_space("  lr: {values: [0.001, -1]}\n"), "must be > 0"),
+    "unknown schedule": (["--space", "bad.yaml"], bad_space("  schedule: {value: warp}\n"), "got 'warp'"),
+    "bad --set": (["tiny", "--set", "timesteps=-5"], None, "override timesteps: must be >= 1"),
+    "bad --max-concurrent": (["tiny", "--max-concurrent", "0"], None, "--max-concurrent must be >= 1"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_fails_fast_in_one_line(workdir, case):
+    args, space, expected = CASES[case]
+    if space is not None:
+        (workdir / "bad.yaml").write_text(space)
+        args = ["bad", *args]
+    elif not args:
+        args = ["nonexistent"]
+    result = run_cli([*args, "--tracking-uri", f"sqlite:///{workdir / 'mlflow.db'}"], cwd=workdir, timeout=120)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ") and expected in lines[0]
+    assert not (workdir / "ray_results").exists(), "Tune must not have started"
+    assert not (workdir / "mlflow.db").exists(), "nothing may be logged for bad input"
+
+
+def test_unreachable_mlflow_uri(workdir):
+    port = free_port()  # nothing listens here
+    result = run_cli(["tiny", "--tracking-uri", f"http://127.0.0.1:{port}"], cwd=workdir, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: MLflow tracking URI http://127.0.0.1:{port} is unreachable: ConnectionError"
+    assert not (workdir / "ray_results").exists()
+
+
+def test_unreachable_ray_address(workdir):
+    port = free_port()
+    result = run_cli(["tiny", "--address", f"127.0.0.1:{port}",
+                      "--tracking-uri", f"sqlite:///{workdir / 'mlflow.db'}"], cwd=workdir, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: Ray address 127.0.0.1:{port} is unreachable (no answer on 127.0.0.1:{port})"
+    assert not (workdir / "mlflow.db").exists()
+
+
+def test_missing_sqlite_folder(workdir):
+    result = run_cli(["tiny", "--tracking-uri", "sqlite:////no/such/dir/mlflow.db"], cwd=workdir, timeout=120)
+    assert result.returncode == 2
+    assert "folder /no/such/dir does not exist" in result.stderr
+
+
+def test_resume_with_nothing_to_resume(workdir):
+    result = run_cli(["tiny", "--resume", "--tracking-uri", f"sqlite:///{workdir / 'mlflow.db'}"], cwd=workdir,
+                     timeout=120)
+    assert result.returncode == 2
+    assert "nothing to resume for sweep 'tiny'" in result.stderr

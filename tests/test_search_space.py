@@ -1,0 +1,101 @@
+"""Search-space loading and validation: every bad input is a one-line SweepError naming the problem."""
+
+import textwrap
+
+import pytest
+from ray import tune
+
+from orchestration.errors import SweepError
+from orchestration.search_space import load_sweep
+
+
+def write(tmp_path, text, name="space.yaml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+def test_default_diffusion_sweep_is_valid():
+    spec = load_sweep("diffusion")
+    assert spec.family.name == "diffusion"
+    assert (spec.metric, spec.mode, spec.method) == ("eval/fid", "min", "grid")
+    assert spec.swept_keys == ["schedule", "timesteps"]
+    assert set(spec.parameters["schedule"]["values"]) >= {"linear", "cosine", "sigmoid"}
+    assert len(spec.parameters["timesteps"]["values"]) == 2
+    space = spec.param_space()
+    assert space["schedule"] == tune.grid_search(["linear", "cosine", "sigmoid"])
+    assert space["lr"] == 0.001
+
+
+def test_distributions_map_to_tune(tmp_path):
+    spec = load_sweep(write(tmp_path, """
+        family: diffusion
+        method: random
+        num_samples: 3
+        parameters:
+          lr: {distribution: log_uniform, min: 1.0e-4, max: 1.0e-2}
+          ema_decay: {distribution: uniform, min: 0.9, max: 0.99}
+          timesteps: {distribution: int_uniform, min: 10, max: 100}
+          schedule: {values: [linear, cosine]}
+    """))
+    space = spec.param_space()
+    assert isinstance(space["lr"], tune.search.sample.Float)
+    assert isinstance(space["timesteps"], tune.search.sample.Integer)
+    assert isinstance(space["schedule"], tune.search.sample.Categorical)  # random method: choice, not grid
+    assert spec.num_samples == 3 and spec.budget() == 8
+
+
+BAD_SPACES = {
+    "malformed YAML": ("family: diffusion\nparameters: {lr: [1, 2\n", "malformed YAML"),
+    "unknown parameter": ("family: diffusion\nparameters:\n  learning_rate: {value: 0.1}\n",
+                          "parameters.learning_rate: unknown parameter for diffusion"),
+    "T < 1": ("family: diffusion\nparameters:\n  timesteps: {values: [100, 0]}\n",
+              "parameters.timesteps.values[1]: must be >= 1, got 0"),
+    "negative lr": ("family: diffusion\nparameters:\n  lr: {value: -0.001}\n",
+                    "parameters.lr.value: must be > 0"),
+    "unknown schedule": ("family: diffusion\nparameters:\n  schedule: {values: [linear, exponential]}\n",
+                         "must be one of linear, cosine, sigmoid, quadratic; got 'exponential'"),
+    "unknown family": ("family: gan\n", "family: unknown family 'gan'"),
+    "unknown top-level key": ("family: diffusion\nparams: {}\n", "unknown key(s) params"),
+    "unknown metric": ("family: diffusion\nmetric: {name: eval/is, goal: maximize}\n", "metric.name"),
+    "bad goal": ("family: diffusion\nmetric: {name: eval/fid, goal: lowest}\n", "must be minimize or maximize"),
+    "bad method": ("family: diffusion\nmethod: bayes\n", "method: must be one of grid, random"),
+    "bad scheduler": ("family: diffusion\nscheduler: {type: hyperband}\n", "scheduler.type: must be one of"),
+    "bad asha key": ("family: diffusion\nscheduler: {type: asha, max_iters: 3}\n", "unknown key(s) max_iters"),
+    "log_uniform from 0": ("family: diffusion\nparameters:\n  lr: {distribution: log_uniform, min: 0, max: 1}\n",
+                           "parameters.lr.min: must be > 0"),
+    "min above max": ("family: diffusion\nparameters:\n  lr: {distribution: uniform, min: 0.1, max: 0.01}\n",
+                      "min must be below max"),
+    "bare value": ("family: diffusion\nparameters:\n  lr: 0.1\n", "must be a mapping with 'value'"),
+    "two kinds": ("family: diffusion\nparameters:\n  lr: {value: 0.1, values: [0.1]}\n", "exactly one of"),
+    "wrong type": ("family: diffusion\nparameters:\n  timesteps: {value: 10.5}\n", "must be an integer"),
+    "ema decay 1": ("family: diffusion\nparameters:\n  ema_decay: {value: 1.0}\n", "must be >= 0.0 and < 1.0"),
+    "cross check": ("family: diffusion\nparameters:\n  zero_terminal_snr: {value: true}\n"
+                    "  prediction: {values: [v, eps]}\n", "zero_terminal_snr needs prediction v or x0"),
+    "not a mapping": ("- family\n- diffusion\n", "must be a YAML mapping"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SPACES))
+def test_bad_space_is_rejected_with_one_line(tmp_path, case):
+    text, expected = BAD_SPACES[case]
+    with pytest.raises(SweepError) as err:
+        load_sweep(write(tmp_path, text))
+    message = str(err.value)
+    assert expected in message
+    assert message.startswith("space.yaml: ") or message.startswith("search space")
+    assert "\n" not in message
+
+
+def test_unknown_sweep_lists_the_known_ones():
+    with pytest.raises(SweepError, match=r"unknown sweep 'difusion'; available: .*diffusion"):
+        load_sweep("difusion")
+
+
+def test_overrides_are_validated(tmp_path):
+    spec = load_sweep("diffusion")
+    assert spec.with_overrides({"iterations": 2}).budget() == 2
+    with pytest.raises(SweepError, match="override timesteps: must be >= 1"):
+        spec.with_overrides({"timesteps": 0})
+    with pytest.raises(SweepError, match="unknown parameter 'iters'"):
+        spec.with_overrides({"iters": 2})

@@ -1,0 +1,105 @@
+"""End to end: the CLI runs real Tune sweeps on a local Ray (2 CPUs) into a real MLflow server."""
+
+import csv
+import io
+import textwrap
+
+import pytest
+
+from conftest import run_cli
+
+pytestmark = pytest.mark.slow
+
+TINY = """
+  timesteps: {{value: 50}}
+  iterations: {{value: {iterations}}}
+  steps_per_iteration: {{value: 15}}
+  batch_size: {{value: 32}}
+  base_channels: {{value: 8}}
+  eval_samples: {{value: 100}}
+  sample_steps: {{value: 10}}
+  cache_dir: {{value: "{cache}"}}
+"""
+
+
+def write_space(tmp_path, head: str, iterations: int) -> None:
+    folder = tmp_path / "search_spaces"
+    folder.mkdir(exist_ok=True)
+    body = textwrap.dedent(head) + TINY.format(iterations=iterations, cache=tmp_path / "cache")
+    (folder / "tiny.yaml").write_text(body)
+
+
+def children(client, experiment_id, parent_id):
+    return client.search_runs([experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_id}'")
+
+
+def parent_run(client, experiment_id):
+    runs = [r for r in client.search_runs([experiment_id]) if "mlflow.parentRunId" not in r.data.tags]
+    assert len(runs) == 1
+    return runs[0]
+
+
+def test_two_trial_sweep_lands_in_mlflow(tmp_path, mlflow_server):
+    write_space(tmp_path, """
+        family: diffusion
+        metric: {name: eval/fid, goal: minimize}
+        parameters:
+          schedule: {values: [linear, cosine]}
+    """, iterations=2)
+    result = run_cli(["tiny", "--num-cpus", "2", "--tracking-uri", mlflow_server.uri, "--experiment", "two-trials"],
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "[sweep] best trial: schedule=" in result.stdout
+
+    client = mlflow_server.client()
+    experiment = client.get_experiment_by_name("two-trials")
+    parent = parent_run(client, experiment.experiment_id)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.params["swept"] == "schedule"
+    runs = children(client, experiment.experiment_id, parent.info.run_id)
+    assert sorted(r.data.params["schedule"] for r in runs) == ["cosine", "linear"]
+
+    finals = {}
+    for run in runs:
+        assert run.info.status == "FINISHED"
+        assert run.data.params["timesteps"] == "50" and run.data.params["lr"] == "0.001"
+        fid = client.get_metric_history(run.info.run_id, "eval/fid")
+        assert [m.step for m in fid] == [0, 1, 2]  # untrained, then one point per iteration
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")] == [1, 2]
+        assert run.data.metrics["schedule/alpha_bar_T"] < 1e-3
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"samples.png", "forward_process.png", "loss_curve.png", "checkpoint"} <= artifacts
+        finals[run.info.run_id] = fid[-1].value
+
+    best_id = min(finals, key=finals.get)
+    assert parent.data.tags["sweep.best_run_id"] == best_id
+    assert parent.data.metrics["best/eval/fid"] == pytest.approx(finals[best_id])
+    table = client.download_artifacts(parent.info.run_id, "results/results.csv", str(tmp_path))
+    rows = list(csv.DictReader(io.StringIO(open(table).read())))
+    assert {r["mlflow_run_id"] for r in rows} == set(finals)
+
+
+def test_asha_stops_bad_trials_early(tmp_path, mlflow_server):
+    write_space(tmp_path, """
+        family: diffusion
+        metric: {name: train/loss, goal: minimize}
+        scheduler: {type: asha, grace_period: 1, reduction_factor: 2}
+        parameters:
+          lr: {values: [0.003, 1.0e-7, 1.1e-7, 1.2e-7]}
+    """, iterations=4)
+    result = run_cli(["tiny", "--num-cpus", "2", "--tracking-uri", mlflow_server.uri, "--experiment", "asha"],
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    client = mlflow_server.client()
+    experiment = client.get_experiment_by_name("asha")
+    parent = parent_run(client, experiment.experiment_id)
+    runs = children(client, experiment.experiment_id, parent.info.run_id)
+    assert len(runs) == 4 and all(r.info.status == "FINISHED" for r in runs)
+    steps = {r.data.params["lr"]: len(client.get_metric_history(r.info.run_id, "train/loss")) for r in runs}
+    stopped = [r for r in runs if r.data.tags.get("sweep.stopped_early") == "true"]
+    assert stopped, f"ASHA stopped nothing: iterations per lr {steps}"
+    assert all(steps[r.data.params["lr"]] < 4 for r in stopped)
+    assert steps["0.003"] == 4, "the only learning trial must run to max_t"
+    best = client.get_run(parent.data.tags["sweep.best_run_id"])
+    assert best.data.params["lr"] == "0.003"
