@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from orchestration.search_space import SweepSpec
-from orchestration.summary import collect_rows, to_csv, to_markdown, to_text, ui_hint
+from orchestration.summary import collect_rows, load_analysis, to_csv, to_markdown, to_text, ui_hint
 
 
 def parent_params(spec: SweepSpec, options, args) -> dict:
@@ -22,10 +22,10 @@ def parent_params(spec: SweepSpec, options, args) -> dict:
 
 def finish_sweep(results, spec: SweepSpec, tracking, args, name: str) -> int:
     """Log the results table and best trial to the parent run, print the summary, pick the exit code."""
-    rows = collect_rows(results, spec)
-    errors = sum(r.status == "ERROR" for r in rows)
-    finished = results.num_terminated + results.num_errors
-    interrupted = finished < len(results)
+    rows = collect_rows(load_analysis(results.experiment_path), spec)
+    errors = sum(r.outcome == "error" for r in rows)
+    interrupted = any(r.outcome == "interrupted" for r in rows)
+    tracking.finalize_trials({r.trial_id: r for r in rows})
 
     tracking.log_text(to_csv(rows, spec), "results/results.csv")
     tracking.log_text(to_markdown(rows, spec), "results/results.md")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import math
 from dataclasses import dataclass
 from urllib.parse import urlparse
@@ -14,13 +15,26 @@ from orchestration.search_space import SweepSpec
 @dataclass
 class TrialRow:
     name: str
+    trial_id: str
     config: dict
     final: float | None
     best: float | None
     iterations: int
+    budget: int
     wall_s: float
     run_id: str
     status: str
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.status == "TERMINATED" and self.iterations < self.budget
+
+    @property
+    def outcome(self) -> str:
+        """finished | stopped early (by the scheduler) | error | interrupted (resume to continue)."""
+        if self.status == "TERMINATED":
+            return "stopped early" if self.stopped_early else "finished"
+        return "error" if self.status == "ERROR" else "interrupted"
 
 
 def _number(value) -> float | None:
@@ -31,25 +45,40 @@ def _number(value) -> float | None:
     return None if math.isnan(value) else value
 
 
-def collect_rows(result_grid, spec: SweepSpec) -> list[TrialRow]:
-    """One row per trial: swept config, final and best value of the sweep metric, MLflow run."""
+def load_analysis(experiment_path: str):
+    """The experiment as Tune saved it. After Ctrl-C, Tune marks every trial TERMINATED in memory but
+    saves unfinished ones as PENDING first, so only the saved state tells finished from interrupted."""
+    from ray.tune import ExperimentAnalysis
+
+    quiet = logging.getLogger("ray.tune.analysis.experiment_analysis")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # trials that never reported have no result files; that is expected
+    try:
+        return ExperimentAnalysis(experiment_path)
+    finally:
+        quiet.setLevel(level)
+
+
+def collect_rows(analysis, spec: SweepSpec) -> list[TrialRow]:
+    """One row per trial: swept config, final and best value of the sweep metric, MLflow run, Tune status."""
     rows = []
-    for result in result_grid:
-        metrics = result.metrics or {}
-        history = result.metrics_dataframe
+    for trial in analysis.trials:
+        metrics = trial.last_result or {}
+        history = analysis.trial_dataframes.get(trial.trial_id)
         best = None
         if history is not None and spec.metric in history:
             series = history[spec.metric].dropna()
             if len(series):
                 best = float(series.min() if spec.mode == "min" else series.max())
         rows.append(TrialRow(
-            name=metrics.get("trial_id", ""), config={k: result.config.get(k) for k in spec.swept_keys},
+            name=str(trial), trial_id=trial.trial_id, config={k: trial.config.get(k) for k in spec.swept_keys},
             final=_number(metrics.get(spec.metric)), best=best,
             iterations=int(metrics.get("training_iteration", 0) or 0),
+            budget=int(spec.family.resolve(trial.config)[spec.family.budget_param]),
             wall_s=float(metrics.get("time_total_s", 0.0) or 0.0), run_id=metrics.get("mlflow_run_id", ""),
-            status="ERROR" if result.error else "OK"))
+            status=trial.status))
     sign = 1 if spec.mode == "min" else -1
-    return sorted(rows, key=lambda r: (r.final is None, sign * (r.final or 0.0)))
+    return sorted(rows, key=lambda r: (r.final is None, sign * (r.final or 0.0), r.name))
 
 
 def _fmt(value) -> str:
@@ -62,7 +91,7 @@ def table(rows: list[TrialRow], spec: SweepSpec) -> tuple[list[str], list[list[s
     header = [*spec.swept_keys, f"{spec.metric} (final)", f"{spec.metric} (best)", "iterations", "wall_s",
               "status", "mlflow_run_id"]
     body = [[*(_fmt(r.config[k]) for k in spec.swept_keys), _fmt(r.final), _fmt(r.best), str(r.iterations),
-             f"{r.wall_s:.1f}", r.status, r.run_id] for r in rows]
+             f"{r.wall_s:.1f}", r.outcome, r.run_id] for r in rows]
     return header, body
 
 

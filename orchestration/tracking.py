@@ -160,6 +160,19 @@ class SweepTracking:
                                        filter_string=f"tags.`{PARENT_TAG}` = '{self.parent_run_id}'",
                                        max_results=10_000)
 
+    def finalize_trials(self, rows: dict) -> None:
+        """The driver has the last word on each child run's status: only Tune knows whether a trial
+        finished, was stopped early by the scheduler, failed, or was cut off by an interruption."""
+        status = {"finished": "FINISHED", "stopped early": "FINISHED", "error": "FAILED", "interrupted": "KILLED"}
+        for run in self.child_runs():
+            row = rows.get(run.data.tags.get(TRIAL_TAG))
+            if row is None:
+                continue
+            if row.stopped_early:
+                self.client.set_tag(run.info.run_id, "sweep.stopped_early", "true")
+            if run.info.status != status[row.outcome]:
+                self.client.set_terminated(run.info.run_id, status=status[row.outcome])
+
     def close(self, status: str) -> None:
         if self.parent_run_id:
             self.client.set_terminated(self.parent_run_id, status=status)

@@ -54,15 +54,19 @@ class SweepTrainable(tune.Trainable):
         self.experiment.restore(Path(checkpoint_dir))
 
     def cleanup(self):
+        """Log the latest artifacts and checkpoint. Tune calls this when the trial completes, when a
+        scheduler stops it and when the sweep is interrupted; the run is closed here only in the first
+        case, and by the driver (which knows which case it was) otherwise."""
         if self.failed or not hasattr(self, "experiment"):
             return
-        if self.iteration < self.max_iterations:
-            self.run.set_tags({"sweep.stopped_early": "true"})
         self._log_artifacts(final=True)
         with tempfile.TemporaryDirectory() as tmp:
             self.experiment.save(Path(tmp))
             self.run.log_artifacts(Path(tmp), "checkpoint")
-        self.run.finish("FINISHED")
+        if self.iteration >= self.max_iterations:
+            self.run.finish("FINISHED")
+        else:
+            self.run.flush()
 
     def _log_artifacts(self, final: bool) -> None:
         with tempfile.TemporaryDirectory() as tmp:

@@ -103,3 +103,50 @@ def test_asha_stops_bad_trials_early(tmp_path, mlflow_server):
     assert steps["0.003"] == 4, "the only learning trial must run to max_t"
     best = client.get_run(parent.data.tags["sweep.best_run_id"])
     assert best.data.params["lr"] == "0.003"
+
+
+def test_interrupted_sweep_resumes_into_the_same_runs(tmp_path, mlflow_server):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import REPO
+
+    write_space(tmp_path, """
+        family: diffusion
+        parameters:
+          schedule: {values: [linear, cosine, sigmoid]}
+    """, iterations=3)
+    args = ["tiny", "--num-cpus", "2", "--tracking-uri", mlflow_server.uri, "--experiment", "resume",
+            "--name", "resume-me"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "orchestration.sweep", *args], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    client = mlflow_server.client()
+    deadline = time.time() + 300
+    while time.time() < deadline:  # interrupt once the first trial has logged a training step
+        experiment = client.get_experiment_by_name("resume")
+        if experiment and client.search_runs([experiment.experiment_id], "metrics.`train/loss` > 0"):
+            break
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err[-3000:]
+    assert "--name resume-me --resume" in err
+
+    parent = parent_run(client, experiment.experiment_id)
+    assert parent.info.status == "KILLED"
+    before = children(client, experiment.experiment_id, parent.info.run_id)
+    assert any(r.info.status == "KILLED" for r in before)
+
+    result = run_cli([*args, "--resume"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert parent_run(client, experiment.experiment_id).info.status == "FINISHED"
+    runs = children(client, experiment.experiment_id, parent.info.run_id)
+    assert sorted(r.data.params["schedule"] for r in runs) == ["cosine", "linear", "sigmoid"]
+    for run in runs:
+        assert run.info.status == "FINISHED"
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")]
+        assert sorted(set(steps)) == [1, 2, 3], steps
