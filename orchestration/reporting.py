@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from orchestration.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TRIALS_FAILED
 from orchestration.search_space import SweepSpec
 from orchestration.summary import collect_rows, load_analysis, to_csv, to_markdown, to_text, ui_hint
 
@@ -54,6 +55,6 @@ def finish_sweep(results, spec: SweepSpec, tracking, args, name: str) -> int:
         tracking.close("KILLED")
         print(f"[sweep] interrupted; continue with: python -m orchestration.sweep {args.sweep} --name {name} "
               "--resume", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     tracking.close("FAILED" if errors == len(rows) else "FINISHED")
-    return 1 if errors else 0
+    return EXIT_TRIALS_FAILED if errors else EXIT_OK

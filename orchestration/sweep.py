@@ -15,11 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from orchestration.errors import SweepError
+from orchestration.errors import EXIT_INTERRUPTED, EXIT_USAGE, SweepError
 from orchestration.search_space import available_sweeps, load_sweep
-
-EXIT_USAGE, EXIT_TRIALS_FAILED, EXIT_INTERRUPTED = 2, 1, 130
-
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(

@@ -57,7 +57,8 @@ def test_unreachable_mlflow_uri(workdir):
     port = free_port()  # nothing listens here
     result = run_cli(["tiny", "--tracking-uri", f"http://127.0.0.1:{port}"], cwd=workdir, timeout=120)
     assert result.returncode == 2
-    assert result.stderr.strip() == f"error: MLflow tracking URI http://127.0.0.1:{port} is unreachable: ConnectionError"
+    uri = f"http://127.0.0.1:{port}"
+    assert result.stderr.strip() == f"error: MLflow tracking URI {uri} is unreachable: ConnectionError"
     assert not (workdir / "ray_results").exists()
 
 
@@ -66,7 +67,8 @@ def test_unreachable_ray_address(workdir):
     result = run_cli(["tiny", "--address", f"127.0.0.1:{port}",
                       "--tracking-uri", f"sqlite:///{workdir / 'mlflow.db'}"], cwd=workdir, timeout=120)
     assert result.returncode == 2
-    assert result.stderr.strip() == f"error: Ray address 127.0.0.1:{port} is unreachable (no answer on 127.0.0.1:{port})"
+    where = f"127.0.0.1:{port}"
+    assert result.stderr.strip() == f"error: Ray address {where} is unreachable (no answer on {where})"
     assert not (workdir / "mlflow.db").exists()
 
 

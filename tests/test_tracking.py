@@ -1,0 +1,72 @@
+"""MLflow tracking against a real server: batching, reuse of a trial's run, failures keep what was logged."""
+
+import pytest
+
+from orchestration.tracking import SweepTracking, TrialRun, resolve_tracking_uri
+from orchestration.tuning import gpus_per_trial
+
+
+def test_resolve_tracking_uri(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert resolve_tracking_uri(None) == f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    assert resolve_tracking_uri(None) == "http://127.0.0.1:5000"
+    assert resolve_tracking_uri("sqlite:////abs/x.db") == "sqlite:////abs/x.db"
+    assert resolve_tracking_uri("runs") == (tmp_path / "runs").as_uri()
+
+
+def test_gpus_per_trial():
+    assert gpus_per_trial(None, cluster_gpus=0, gpu_fraction=0.25) == 0.0
+    assert gpus_per_trial(None, cluster_gpus=4, gpu_fraction=0.25) == 0.25
+    assert gpus_per_trial(1.0, cluster_gpus=0, gpu_fraction=0.25) == 1.0
+
+
+@pytest.fixture
+def sweep(mlflow_server, request):
+    tracking = SweepTracking(mlflow_server.uri, f"tracking-{request.node.name}")
+    tracking.open_parent("tune-exp-1", {"family": "diffusion"}, tags={}, resume=False)
+    return tracking
+
+
+def test_metrics_are_batched_and_a_failure_keeps_them(sweep, tmp_path):
+    run = TrialRun(sweep.context, "t_00000", "lr=0.1", {"lr": 0.1, "channel_mults": [1, 2]}, flush_every_s=3600)
+    client = sweep.client
+    for step in range(1, 4):
+        run.log_metrics({"train/loss": 1.0 / step, "note": "text is skipped"}, step=step)
+    assert client.get_metric_history(run.run_id, "train/loss") == [], "metrics wait in the buffer"
+
+    (tmp_path / "art").mkdir()
+    (tmp_path / "art" / "samples.png").write_bytes(b"png")
+    run.log_artifacts(tmp_path / "art")
+    run.fail(ValueError("loss became NaN"))
+
+    stored = client.get_run(run.run_id)
+    assert stored.info.status == "FAILED"
+    assert stored.data.tags["error"] == "ValueError: loss became NaN"
+    assert stored.data.params == {"lr": "0.1", "channel_mults": "[1, 2]"}
+    history = client.get_metric_history(run.run_id, "train/loss")
+    assert [(m.step, round(m.value, 3)) for m in history] == [(1, 1.0), (2, 0.5), (3, 0.333)]
+    assert {a.path for a in client.list_artifacts(run.run_id)} == {"samples.png", "error.txt"}
+
+
+def test_a_retried_trial_reuses_its_run(sweep):
+    first = TrialRun(sweep.context, "t_00001", "a", {"lr": 0.1})
+    first.log_metrics({"train/loss": 2.0}, step=1)
+    first.fail(RuntimeError("worker died"))
+    again = TrialRun(sweep.context, "t_00001", "a", {"lr": 0.1})
+    assert again.resumed and again.run_id == first.run_id
+    assert sweep.client.get_run(again.run_id).info.status == "RUNNING"
+    again.log_metrics({"train/loss": 1.0}, step=2)
+    again.finish()
+    runs = sweep.child_runs()
+    assert [r.info.run_id for r in runs] == [first.run_id]
+    assert [m.step for m in sweep.client.get_metric_history(first.run_id, "train/loss")] == [1, 2]
+    assert sweep.client.get_run(first.run_id).info.status == "FINISHED"
+
+
+def test_resume_reopens_the_parent(sweep):
+    again = SweepTracking(sweep.uri, sweep.experiment_name)
+    assert again.open_parent("tune-exp-1", {}, tags={}, resume=True) == sweep.parent_run_id
+    other = SweepTracking(sweep.uri, sweep.experiment_name)
+    assert other.open_parent("tune-exp-1", {}, tags={}, resume=False) != sweep.parent_run_id
