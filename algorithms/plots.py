@@ -35,3 +35,29 @@ def line_plot(x, series: dict, path: Path, xlabel: str = "step", title: str = ""
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def embedding_plot(features, labels, path: Path, title: str = "", max_points: int = 2000, seed: int = 0) -> None:
+    """2-D t-SNE of features, one colour per label (subsampled to max_points for speed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from sklearn.manifold import TSNE
+
+    features, labels = np.asarray(features, dtype=np.float32), np.asarray(labels)
+    if len(features) > max_points:
+        keep = np.random.default_rng(seed).choice(len(features), max_points, replace=False)
+        features, labels = features[keep], labels[keep]
+    points = TSNE(n_components=2, init="pca", perplexity=min(30.0, (len(features) - 1) / 3),
+                  random_state=seed).fit_transform(features)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    scatter = ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=6)
+    ax.legend(*scatter.legend_elements(), loc="best", fontsize=6, markerscale=0.8)
+    ax.set_title(title)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -73,6 +73,19 @@ BAD_SPACES = {
     "cross check": ("family: diffusion\nparameters:\n  zero_terminal_snr: {value: true}\n"
                     "  prediction: {values: [v, eps]}\n", "zero_terminal_snr needs prediction v or x0"),
     "not a mapping": ("- family\n- diffusion\n", "must be a YAML mapping"),
+    "temperature 0": ("family: contrastive\nparameters:\n  temperature: {values: [0.1, 0]}\n",
+                      "parameters.temperature.values[1]: must be > 0, got 0"),
+    "negative temperature": ("family: contrastive\nparameters:\n  temperature: {value: -0.5}\n",
+                             "must be > 0"),
+    "momentum 1": ("family: contrastive\nparameters:\n  momentum: {values: [0.9, 1.0]}\n",
+                   "parameters.momentum.values[1]: must be >= 0.0 and < 1.0, got 1.0"),
+    "negative momentum": ("family: contrastive\nparameters:\n  momentum: {value: -0.1}\n", "must be >= 0.0"),
+    "queue below batch": ("family: contrastive\nparameters:\n  method: {values: [simclr, moco_v1]}\n"
+                          "  queue_size: {value: 128}\n  batch_size: {value: 256}\n",
+                          "queue_size (128) must be at least batch_size (256) so a batch of keys fits the queue "
+                          "(for method=moco_v1)"),
+    "pair loss with moco": ("family: contrastive\nparameters:\n  method: {value: moco_v2}\n"
+                            "  loss: {value: triplet}\n", "loss triplet only applies to method simclr"),
 }
 
 
@@ -85,6 +98,14 @@ def test_bad_space_is_rejected_with_one_line(tmp_path, case):
     assert expected in message
     assert message.startswith("space.yaml: ") or message.startswith("search space")
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("name,swept", [("contrastive", ["method", "temperature"]),
+                                        ("momentum", ["method", "momentum"])])
+def test_contrastive_sweeps_are_valid(name, swept):
+    spec = load_sweep(name)
+    assert spec.family.name == "contrastive" and spec.swept_keys == swept
+    assert (spec.metric, spec.mode) == ("eval/knn_acc", "max")
 
 
 def test_unknown_sweep_lists_the_known_ones():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from algorithms.data import DATASETS
+from algorithms.shared_params import DATA_PARAMS, check_data
 from algorithms.diffusion.process import PREDICTIONS, WEIGHTINGS
 from algorithms.diffusion.samplers import SAMPLERS
 from algorithms.diffusion.schedules import SCHEDULES
@@ -10,11 +10,7 @@ from orchestration.family import Family
 from orchestration.params import Bool, Choice, Float, Int, IntList, Text
 
 PARAMS = {
-    "dataset": Choice("digits", "data set name", choices=DATASETS),
-    "data_dir": Text("~/.cache/ray-sweeps/data", "where torchvision data sets are downloaded"),
-    "folder": Text(None, "ImageFolder root for dataset=folder", optional=True),
-    "image_size": Int(32, "side length for dataset=folder", low=4),
-    "channels": Choice(3, "1 (grey) or 3 (RGB) for dataset=folder", choices=(1, 3)),
+    **DATA_PARAMS,
     "schedule": Choice("cosine", "noise schedule", choices=SCHEDULES),
     "timesteps": Int(1000, "diffusion steps T", low=1),
     "zero_terminal_snr": Bool(False, "rescale so alpha_bar_T = 0 (Lin et al. 2024)"),
@@ -34,7 +30,6 @@ PARAMS = {
     "sampler": Choice("ddim", "sampler for evaluation and grids", choices=SAMPLERS),
     "sample_steps": Int(50, "DDIM steps (ddpm always uses T)", low=1),
     "eval_samples": Int(500, "samples per FID evaluation", low=10),
-    "seed": Int(0, low=0),
     "cache_dir": Text("~/.cache/ray-sweeps", "where the FID classifier is cached"),
 }
 
@@ -42,8 +37,8 @@ PARAMS = {
 def check_config(config: dict) -> str | None:
     if config["zero_terminal_snr"] and config["prediction"] == "eps":
         return "zero_terminal_snr needs prediction v or x0 (epsilon prediction is undefined at SNR 0)"
-    if config["dataset"] == "folder" and not config["folder"]:
-        return "dataset folder needs the parameter folder (an ImageFolder root)"
+    if check_data(config):
+        return check_data(config)
     if any(level >= len(config["channel_mults"]) for level in config["attention_levels"]):
         return "attention_levels must index into channel_mults"
     return None

@@ -1,0 +1,154 @@
+"""Contrastive losses, queue and momentum checked against direct, loop-based computations."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from algorithms.contrastive.evaluation import knn_accuracy, linear_probe_accuracy
+from algorithms.contrastive.losses import (byol_loss, contrastive_pair_loss, info_nce, n_pair_loss,
+                                           negative_cosine, nt_xent, triplet_loss)
+from algorithms.contrastive.methods import BYOL, MoCo, SimSiam
+from algorithms.contrastive.momentum import KeyQueue, cosine_momentum, momentum_update
+from algorithms.contrastive.networks import SmallCNN
+
+
+def cos(a, b):
+    return sum(x * y for x, y in zip(a, b)) / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
+
+
+def nt_xent_loop(z1, z2, tau):
+    """SimCLR's l(i, j) = -log exp(s_ij / tau) / sum_{k != i} exp(s_ik / tau), averaged over all 2N anchors."""
+    z = [list(map(float, v)) for v in torch.cat([z1, z2])]
+    n, total = len(z1), 0.0
+    for i in range(2 * n):
+        j = (i + n) % (2 * n)
+        denominator = sum(math.exp(cos(z[i], z[k]) / tau) for k in range(2 * n) if k != i)
+        total += -math.log(math.exp(cos(z[i], z[j]) / tau) / denominator)
+    return total / (2 * n)
+
+
+def info_nce_loop(q, k, queue, tau):
+    total = 0.0
+    for qi, ki in zip(q.tolist(), k.tolist()):
+        positive = math.exp(cos(qi, ki) / tau)
+        negatives = sum(math.exp(cos(qi, key) / tau) for key in queue.tolist())
+        total += -math.log(positive / (positive + negatives))
+    return total / len(q)
+
+
+@pytest.mark.parametrize("tau", [0.05, 0.2, 1.0])
+def test_nt_xent_equals_loop(tau):
+    torch.manual_seed(0)
+    z1, z2 = torch.randn(5, 7, dtype=torch.float64), torch.randn(5, 7, dtype=torch.float64)
+    assert nt_xent(z1, z2, tau).item() == pytest.approx(nt_xent_loop(z1, z2, tau), rel=1e-9)
+
+
+@pytest.mark.parametrize("tau", [0.07, 0.5])
+def test_info_nce_equals_loop(tau):
+    torch.manual_seed(1)
+    q, k = torch.randn(4, 6, dtype=torch.float64), torch.randn(4, 6, dtype=torch.float64)
+    queue = F.normalize(torch.randn(9, 6, dtype=torch.float64), dim=1)
+    assert info_nce(q, k, queue, tau).item() == pytest.approx(info_nce_loop(q, k, queue, tau), rel=1e-9)
+
+
+def test_info_nce_is_low_when_the_key_matches_and_negatives_differ():
+    q = torch.tensor([[1.0, 0.0]])
+    easy = info_nce(q, q.clone(), torch.tensor([[-1.0, 0.0]]), 0.1).item()
+    hard = info_nce(q, torch.tensor([[-1.0, 0.0]]), torch.tensor([[1.0, 0.0]]), 0.1).item()
+    assert easy < 1e-6 and hard > 10
+
+
+def test_pair_triplet_and_n_pair_losses_equal_loops():
+    torch.manual_seed(2)
+    z1, z2 = torch.randn(4, 3, dtype=torch.float64), torch.randn(4, 3, dtype=torch.float64)
+    a, b = z1.tolist(), z2.tolist()
+    d = [[1 - cos(a[i], b[j]) for j in range(4)] for i in range(4)]
+    margin = 0.5
+    positive = sum(d[i][i] ** 2 for i in range(4)) / 4
+    negative = sum(max(0.0, margin - d[i][j]) ** 2 for i in range(4) for j in range(4) if i != j) / 12
+    assert contrastive_pair_loss(z1, z2, margin).item() == pytest.approx(positive + negative, rel=1e-9)
+    triplet = sum(max(0.0, d[i][i] - min(d[i][j] for j in range(4) if j != i) + margin) for i in range(4)) / 4
+    assert triplet_loss(z1, z2, margin).item() == pytest.approx(triplet, rel=1e-9)
+    dots = [[sum(x * y for x, y in zip(a[i], b[j])) for j in range(4)] for i in range(4)]
+    ce = sum(-dots[i][i] + math.log(sum(math.exp(v) for v in dots[i])) for i in range(4)) / 4
+    l2 = 0.002 * (sum(sum(x * x for x in v) for v in a) / 4 + sum(sum(x * x for x in v) for v in b) / 4)
+    assert n_pair_loss(z1, z2).item() == pytest.approx(ce + l2, rel=1e-9)
+
+
+def test_byol_and_simsiam_losses():
+    p, z = torch.tensor([[1.0, 0.0], [0.0, 2.0]]), torch.tensor([[1.0, 0.0], [0.0, -1.0]])
+    assert byol_loss(p, z).item() == pytest.approx((0 + 4) / 2)  # 2 - 2cos: 0 and 4
+    assert negative_cosine(p, z).item() == pytest.approx((-1 + 1) / 2)
+
+
+def test_queue_is_fifo_and_keeps_size_k():
+    queue = KeyQueue(size=5, dim=2)
+    batches = [torch.tensor([[float(i), 1.0], [float(i), 2.0]]) for i in range(1, 5)]
+    for batch in batches:
+        queue.enqueue(batch)
+        assert queue.keys.shape == (5, 2)
+    written = F.normalize(torch.cat(batches), dim=1)
+    assert torch.allclose(queue.ordered(), written[-5:]), "the five newest keys, oldest first"
+    assert int(queue.pointer) == 8 % 5
+    with pytest.raises(ValueError, match="does not fit"):
+        queue.enqueue(torch.randn(6, 2))
+
+
+def test_momentum_update_extremes():
+    online, target = torch.nn.Linear(3, 3), torch.nn.Linear(3, 3)
+    before = [p.clone() for p in target.parameters()]
+    momentum_update(target, online, 1.0)
+    assert all(torch.equal(a, b) for a, b in zip(before, target.parameters())), "m=1 freezes"
+    momentum_update(target, online, 0.0)
+    assert all(torch.equal(a, b) for a, b in zip(online.parameters(), target.parameters())), "m=0 copies"
+    target.weight.data.fill_(1.0)
+    online.weight.data.fill_(3.0)
+    momentum_update(target, online, 0.9)
+    assert torch.allclose(target.weight, torch.full((3, 3), 0.9 * 1 + 0.1 * 3))
+
+
+def test_cosine_momentum_schedule():
+    assert cosine_momentum(0.99, 0, 100) == pytest.approx(0.99)
+    assert cosine_momentum(0.99, 50, 100) == pytest.approx(0.995)
+    assert cosine_momentum(0.99, 100, 100) == pytest.approx(1.0)
+
+
+def test_stop_gradient_blocks_the_target_branch():
+    p = torch.randn(4, 3, requires_grad=True)
+    z = torch.randn(4, 3, requires_grad=True)
+    (negative_cosine(p, z) + byol_loss(p, z)).backward()
+    assert z.grad is None and p.grad is not None and p.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("method", ["moco", "byol", "simsiam"])
+def test_targets_get_no_gradient_from_the_loss(method):
+    torch.manual_seed(3)
+    encoder = SmallCNN(1, width=4, out_dim=8)
+    model = {"moco": lambda: MoCo(encoder, 4, 8, temperature=0.2, momentum=0.9, queue_size=8),
+             "byol": lambda: BYOL(encoder, 4, 8, tau=0.9),
+             "simsiam": lambda: SimSiam(encoder, 4, 8)}[method]()
+    x1, x2 = torch.randn(4, 1, 8, 8), torch.randn(4, 1, 8, 8)
+    model.loss(x1, x2).backward()
+    assert all(p.grad is not None for p in encoder.parameters())
+    if method != "simsiam":
+        target = model.key if method == "moco" else model.target
+        assert all(p.grad is None and not p.requires_grad for p in target.parameters())
+        snapshot = [p.clone() for p in target.parameters()]
+        model.after_step(1, 10)
+        moved = any(not torch.equal(a, b) for a, b in zip(snapshot, target.parameters()))
+        assert moved, "the momentum update moves the target towards the online network"
+    if method == "moco":
+        assert torch.allclose(model.queue.ordered()[-4:], model.pending_keys), "this batch's keys are newest"
+
+
+def test_knn_and_linear_probe_on_separable_data():
+    torch.manual_seed(4)
+    centers = torch.eye(3) * 5
+    train_y, test_y = torch.arange(30) % 3, torch.arange(12) % 3
+    train_x, test_x = centers[train_y] + torch.randn(30, 3) * 0.3, centers[test_y] + torch.randn(12, 3) * 0.3
+    assert knn_accuracy(train_x, train_y, test_x, test_y, 3, k=5) == 1.0
+    assert linear_probe_accuracy(train_x, train_y, test_x, test_y, 3) == 1.0
+    shuffled = train_y[torch.randperm(30)]
+    assert knn_accuracy(train_x, shuffled, test_x, test_y, 3, k=5) < 0.9
