@@ -150,3 +150,38 @@ def test_interrupted_sweep_resumes_into_the_same_runs(tmp_path, mlflow_server):
         assert run.info.status == "FINISHED"
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")]
         assert sorted(set(steps)) == [1, 2, 3], steps
+
+
+def test_contrastive_temperature_sweep_logs_baselines_and_embeddings(tmp_path, mlflow_server):
+    folder = tmp_path / "search_spaces"
+    folder.mkdir()
+    (folder / "temps.yaml").write_text(textwrap.dedent("""
+        family: contrastive
+        metric: {name: eval/knn_acc, goal: maximize}
+        parameters:
+          temperature: {values: [0.1, 0.5]}
+          method: {value: moco_v2}
+          queue_size: {value: 64}
+          batch_size: {value: 32}
+          iterations: {value: 2}
+          steps_per_iteration: {value: 5}
+    """))
+    result = run_cli(["temps", "--num-cpus", "2", "--tracking-uri", mlflow_server.uri], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    client = mlflow_server.client()
+    experiment = client.get_experiment_by_name("temps")
+    parent = parent_run(client, experiment.experiment_id)
+    runs = children(client, experiment.experiment_id, parent.info.run_id)
+    assert sorted(r.data.params["temperature"] for r in runs) == ["0.1", "0.5"]
+    for run in runs:
+        metrics = run.data.metrics
+        assert 0.9 < metrics["baseline/knn_acc_pixels"] <= 1.0
+        assert 0.0 < metrics["baseline/knn_acc_random_encoder"] <= 1.0
+        knn = client.get_metric_history(run.info.run_id, "eval/knn_acc")
+        assert [m.step for m in knn] == [0, 1, 2]
+        assert knn[0].value == pytest.approx(metrics["baseline/knn_acc_random_encoder"])
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"embedding_tsne.png", "augmentations.png", "accuracy_curve.png", "checkpoint"} <= artifacts
+    best = max(runs, key=lambda r: r.data.metrics["eval/knn_acc"])
+    assert parent.data.tags["sweep.best_run_id"] == best.info.run_id
