@@ -36,6 +36,8 @@ class Experiment(Protocol):
     def write_artifacts(self, directory: Path, final: bool) -> None:
         """Write pictures and files for MLflow; `final` is True at the end of the trial."""
 
+    # optional: close(self) -> None, to release actors or files when the trial ends
+
 
 @dataclass(frozen=True)
 class Family:
@@ -49,6 +51,7 @@ class Family:
     smoke: dict = field(default_factory=dict)
     gpu_fraction: float = 0.25
     check_config: Callable[[dict], str | None] | None = None
+    extra_bundles: Callable[[dict], list[dict]] | None = None  # e.g. one CPU per RLlib EnvRunner actor
 
     def resolve(self, config: dict) -> dict:
         """Defaults filled in for every parameter the trial config leaves out."""

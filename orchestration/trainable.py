@@ -67,6 +67,12 @@ class SweepTrainable(tune.Trainable):
             self.run.finish("FINISHED")
         else:
             self.run.flush()
+        self._close()
+
+    def _close(self) -> None:
+        close = getattr(getattr(self, "experiment", None), "close", None)
+        if close is not None:
+            close()
 
     def _log_artifacts(self, final: bool) -> None:
         with tempfile.TemporaryDirectory() as tmp:
@@ -77,5 +83,6 @@ class SweepTrainable(tune.Trainable):
         self.failed = True
         try:
             self.run.fail(err)
-        except Exception:  # the original error matters more than a logging problem
+            self._close()
+        except Exception:  # the original error matters more than a logging or shutdown problem
             pass

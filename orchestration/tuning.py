@@ -60,8 +60,27 @@ def trial_dirname(trial) -> str:
     return f"trial_{trial.trial_id}"
 
 
+class TrialResources:
+    """Per-trial placement group: the trial's own CPU/GPU bundle plus the family's extra bundles
+    (RLlib EnvRunner actors are placed there), computed from each trial's config."""
+
+    def __init__(self, family_name: str, cpus: float, gpus: float):
+        self.family_name, self.cpus, self.gpus = family_name, cpus, gpus
+
+    def __call__(self, config: dict):
+        from ray.tune.execution.placement_groups import PlacementGroupFactory
+
+        from orchestration.family import load_family
+
+        family = load_family(self.family_name)
+        extra = family.extra_bundles(family.resolve(config)) if family.extra_bundles else []
+        return PlacementGroupFactory([{"CPU": self.cpus, "GPU": self.gpus}, *extra])
+
+
 def make_trainable(spec: SweepSpec, context: TrackingContext, options: TuneOptions):
     resources = {"cpu": options.cpus_per_trial, "gpu": options.gpus_per_trial}
+    if spec.family.extra_bundles is not None:
+        resources = TrialResources(spec.family.name, options.cpus_per_trial, options.gpus_per_trial)
     return tune.with_resources(
         tune.with_parameters(SweepTrainable, family_name=spec.family.name, tracking=context), resources)
 

@@ -1,0 +1,102 @@
+"""Synchronous advantage actor-critic (A2C, Mnih et al. 2016) on RLlib's new API stack.
+
+Every iteration samples `rollout_fragment_length` steps from each of the N x M vectorised envs
+(N EnvRunners x M envs each) with the current weights, takes one gradient step, and syncs weights.
+Advantages are GAE(lambda) (Schulman et al. 2016); lambda_=1 gives n-step returns over the fragment.
+REINFORCE with baseline is `.training(complete_episodes=True, lambda_=1.0)`: whole episodes, no bootstrap.
+"""
+
+from __future__ import annotations
+
+from typing_extensions import Self
+
+import numpy as np
+
+from ray.rllib.algorithms import Algorithm
+from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
+from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, LEARNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
+
+from algorithms.rl.sampling import fragment_arrays, learner_batch, sample_fragments
+
+
+class A2CConfig(AlgorithmConfig):
+    def __init__(self, algo_class=None):
+        super().__init__(algo_class=algo_class or A2C)
+        self.rollout_fragment_length = 8
+        self.lambda_ = 0.95
+        self.vf_loss_coeff = 0.5
+        self.entropy_coeff = 0.01
+        self.normalize_advantages = False
+        self.complete_episodes = False
+        self.episodes_per_batch = 8
+        self.shared_trunk = False
+        self.hidden = [64, 64]
+        self.lr = 1e-3
+        self.gamma = 0.99
+        self.grad_clip = 0.5
+
+    def training(self, *, lambda_=NotProvided, vf_loss_coeff=NotProvided, entropy_coeff=NotProvided,
+                 normalize_advantages=NotProvided, complete_episodes=NotProvided, episodes_per_batch=NotProvided,
+                 shared_trunk=NotProvided, hidden=NotProvided, **kwargs) -> Self:
+        super().training(**kwargs)
+        for name, value in dict(lambda_=lambda_, vf_loss_coeff=vf_loss_coeff, entropy_coeff=entropy_coeff,
+                                normalize_advantages=normalize_advantages, complete_episodes=complete_episodes,
+                                episodes_per_batch=episodes_per_batch, shared_trunk=shared_trunk,
+                                hidden=hidden).items():
+            if value is not NotProvided:
+                setattr(self, name, value)
+        return self
+
+    def validate(self) -> None:
+        super().validate()
+        if not 0 <= self.lambda_ <= 1:
+            raise ValueError("lambda_ must be in [0, 1]")
+        if self.entropy_coeff < 0 or self.vf_loss_coeff < 0:
+            raise ValueError("entropy_coeff and vf_loss_coeff must be >= 0")
+
+    def get_default_rl_module_spec(self) -> RLModuleSpec:
+        from algorithms.rl.modules import ActorCriticModule
+
+        return RLModuleSpec(module_class=ActorCriticModule,
+                            model_config={"hidden": self.hidden, "shared_trunk": self.shared_trunk})
+
+    def get_default_learner_class(self):
+        from algorithms.rl.actor_critic.learner import A2CLearner
+
+        return A2CLearner
+
+
+def rollout_batch(episodes) -> dict[str, np.ndarray]:
+    """Fragments concatenated in order, with next observations and fragment-end markers for GAE."""
+    parts = []
+    for episode in episodes:
+        obs, actions, rewards = fragment_arrays(episode)
+        n = len(actions)
+        terminated = np.zeros(n, dtype=np.float32)
+        terminated[-1] = float(episode.is_terminated)
+        end = np.zeros(n, dtype=np.float32)
+        end[-1] = 1.0
+        parts.append({"obs": obs[:n], "actions": actions, "rewards": rewards, "next_obs": obs[1:n + 1],
+                      "terminated": terminated, "segment_end": end})
+    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+
+
+class A2C(Algorithm):
+    @classmethod
+    def get_default_config(cls) -> A2CConfig:
+        return A2CConfig()
+
+    def training_step(self) -> None:
+        config = self.config
+        if config.complete_episodes:
+            episodes = sample_fragments(self, num_episodes=config.episodes_per_batch)
+        else:
+            envs = max(1, config.num_env_runners) * config.num_envs_per_env_runner
+            episodes = sample_fragments(self, num_timesteps=config.rollout_fragment_length * envs)
+        results = self.learner_group.update(
+            batch=learner_batch(rollout_batch(episodes)),
+            timesteps={NUM_ENV_STEPS_SAMPLED_LIFETIME: self.metrics.peek(
+                (ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0)})
+        self.metrics.aggregate(results, key=LEARNER_RESULTS)
+        self.env_runner_group.sync_weights(from_worker_or_learner_group=self.learner_group, inference_only=True)

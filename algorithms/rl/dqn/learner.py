@@ -1,0 +1,54 @@
+"""DQN / Double DQN TorchLearner: TD loss on replayed n-step transitions, target sync every C steps."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ray.rllib.core.columns import Columns
+from ray.rllib.core.learner.torch.torch_learner import TorchLearner
+from ray.rllib.core.learner.utils import update_target_network
+from ray.rllib.core.rl_module.apis.target_network_api import TargetNetworkAPI
+
+from algorithms.rl.modules import Q_VALUES
+from algorithms.rl.targets import double_dqn_target, dqn_target
+
+
+class DQNLearner(TorchLearner):
+    def build(self) -> None:
+        super().build()
+        self.module.foreach_module(
+            lambda _, module: module.make_target_networks() if isinstance(module, TargetNetworkAPI) else None)
+        self.gradient_steps = 0
+        self.steps_at_last_sync = 0
+
+    def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
+        module = self.module[module_id].unwrapped()
+        q_selected = fwd_out[Q_VALUES].gather(1, batch[Columns.ACTIONS].long().unsqueeze(1)).squeeze(1)
+        with torch.no_grad():
+            next_batch = {Columns.OBS: batch["next_obs"]}
+            q_next_target = module.forward_target(next_batch)[Q_VALUES]
+            if config.double_q:
+                target = double_dqn_target(batch["rewards"], batch["discounts"], batch["terminated"],
+                                           module.q_net(batch["next_obs"]), q_next_target)
+            else:
+                target = dqn_target(batch["rewards"], batch["discounts"], batch["terminated"], q_next_target)
+        loss_fn = F.smooth_l1_loss if config.td_loss == "huber" else F.mse_loss
+        loss = loss_fn(q_selected, target)
+        self.gradient_steps += 1
+        self.metrics.log_dict({"q_mean": q_selected.mean(), "target_mean": target.mean(),
+                               "td_error_mean": (q_selected - target).abs().mean(), "td_loss": loss},
+                              key=module_id, window=1)
+        return loss
+
+    def after_gradient_based_update(self, *, timesteps) -> None:
+        """Hard sync every `target_update_freq` gradient steps (tau = 1), or Polyak averaging each call."""
+        super().after_gradient_based_update(timesteps=timesteps)
+        config = self.config
+        due = self.gradient_steps - self.steps_at_last_sync >= config.target_update_freq
+        if config.tau < 1.0 or due:
+            for module_id, module in self.module._rl_modules.items():
+                for main, target in module.unwrapped().get_target_network_pairs():
+                    update_target_network(main_net=main, target_net=target, tau=config.tau)
+            self.steps_at_last_sync = self.gradient_steps
+            self.metrics.log_value("target_syncs", 1, reduce="sum")

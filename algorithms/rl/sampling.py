@@ -1,0 +1,35 @@
+"""Sampling from RLlib's EnvRunners in parallel, and flattening episode fragments into arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import tree
+
+from ray.rllib.core import DEFAULT_MODULE_ID
+from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
+from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS
+
+
+def sample_fragments(algorithm, num_timesteps: int | None = None, num_episodes: int | None = None) -> list:
+    """Sample on every EnvRunner at once (or the local one when there are none); aggregate their metrics."""
+    group = algorithm.env_runner_group
+    runners = max(1, group.num_remote_workers())
+    kwargs = ({"num_timesteps": max(1, num_timesteps // runners)} if num_timesteps is not None
+              else {"num_episodes": max(1, num_episodes // runners)})
+    results = group.foreach_env_runner(lambda runner: (runner.sample(explore=True, **kwargs), runner.get_metrics()),
+                                       local_env_runner=group.num_remote_workers() <= 0)
+    algorithm.metrics.aggregate([r[1] for r in results], key=ENV_RUNNER_RESULTS)
+    return [episode for episode in tree.flatten([r[0] for r in results]) if len(episode) > 0]
+
+
+def fragment_arrays(episode) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(observations with one more entry than actions, actions, rewards) of an episode fragment."""
+    return (np.asarray(episode.get_observations()), np.asarray(episode.get_actions()),
+            np.asarray(episode.get_rewards(), dtype=np.float32))
+
+
+def learner_batch(arrays: dict[str, np.ndarray]) -> MultiAgentBatch:
+    """numpy arrays -> the MultiAgentBatch a Learner converts to tensors on its device (a bare
+    SampleBatch would reach the loss as numpy in RLlib 2.60)."""
+    batch = SampleBatch(arrays)
+    return MultiAgentBatch({DEFAULT_MODULE_ID: batch}, env_steps=len(batch))
