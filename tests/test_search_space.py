@@ -84,6 +84,13 @@ BAD_SPACES = {
                           "  queue_size: {value: 128}\n  batch_size: {value: 256}\n",
                           "queue_size (128) must be at least batch_size (256) so a batch of keys fits the queue "
                           "(for method=moco_v1)"),
+    "unknown env": ("family: rl\nparameters:\n  env: {values: [CartPole-v1, CartPool-v1]}\n",
+                    "unknown environment 'CartPool-v1'"),
+    "unknown atari env": ("family: rl\nparameters:\n  env: {value: ALE/Pongg-v5}\n",
+                          "unknown environment 'ALE/Pongg-v5'"),
+    "bad gamma": ("family: rl\nparameters:\n  gamma: {value: 1.5}\n", "must be >= 0.0 and <= 1.0"),
+    "unknown algorithm": ("family: rl\nparameters:\n  algorithm: {value: ppo}\n",
+                          "must be one of dqn, double_dqn, a2c, reinforce"),
     "pair loss with moco": ("family: contrastive\nparameters:\n  method: {value: moco_v2}\n"
                             "  loss: {value: triplet}\n", "loss triplet only applies to method simclr"),
 }
@@ -100,12 +107,12 @@ def test_bad_space_is_rejected_with_one_line(tmp_path, case):
     assert "\n" not in message
 
 
-@pytest.mark.parametrize("name,swept", [("contrastive", ["method", "temperature"]),
+@pytest.mark.parametrize("name,swept", [("rl", ["algorithm", "lr", "seed"]),
+                                        ("contrastive", ["method", "temperature"]),
                                         ("momentum", ["method", "momentum"])])
-def test_contrastive_sweeps_are_valid(name, swept):
+def test_default_sweeps_are_valid(name, swept):
     spec = load_sweep(name)
-    assert spec.family.name == "contrastive" and spec.swept_keys == swept
-    assert (spec.metric, spec.mode) == ("eval/knn_acc", "max")
+    assert spec.swept_keys == swept and spec.mode == "max"
 
 
 def test_unknown_sweep_lists_the_known_ones():
