@@ -116,3 +116,21 @@ def test_atari_pipeline_runs():
             -1.0, 0.0, 1.0}, "rewards are clipped"
     finally:
         experiment.close()
+
+
+def test_checkpoint_restores_the_learned_weights(tmp_path):
+    first = RLExperiment(config(algorithm="double_dqn", env_steps_per_iteration=1500))
+    try:
+        first.step()
+        first.save(tmp_path)
+        weights = first.algo.learner_group.get_weights()["default_policy"]
+    finally:
+        first.close()
+    second = RLExperiment(config(algorithm="double_dqn", env_steps_per_iteration=1500, seed=1))
+    try:
+        second.restore(tmp_path)
+        restored = second.algo.learner_group.get_weights()["default_policy"]
+        assert all(np.allclose(weights[k], restored[k]) for k in weights)
+        assert second.step()["env_steps"] > 1500, "the env-step counter continues from the checkpoint"
+    finally:
+        second.close()

@@ -108,6 +108,7 @@ def test_bad_space_is_rejected_with_one_line(tmp_path, case):
 
 
 @pytest.mark.parametrize("name,swept", [("rl", ["algorithm", "lr", "seed"]),
+                                        ("atari", ["algorithm", "env", "seed"]),
                                         ("contrastive", ["method", "temperature"]),
                                         ("momentum", ["method", "momentum"])])
 def test_default_sweeps_are_valid(name, swept):
