@@ -6,8 +6,9 @@ before learning, epsilon 1.0 -> 0.02 over 10k env steps, Huber loss, grad clip 1
 The built-in counts target_network_update_freq in env steps, ours in gradient steps; at 8 gradient
 steps per 32 env steps, 125 of ours is the built-in's 500.
 
-Reports env steps/s and wall time / env steps to reach a smoothed return of 475 (mean of the last 20
-episodes, RLlib's metric), per algorithm and seed, and the ratios.
+Both run with one torch thread (what a Tune trial with 1 CPU gets; also the faster setting for these
+small MLPs on this machine). Reports env steps/s and wall time / env steps to reach a smoothed
+return of 475 (mean of the last 20 episodes, RLlib's metric), per algorithm and seed, and the ratios.
 
     python bench/rl_dqn_vs_rllib.py --seeds 0 --max-minutes 15
 """
@@ -86,7 +87,12 @@ def main() -> None:
     parser.add_argument("--max-minutes", type=float, default=15.0, help="cap per run")
     parser.add_argument("--max-steps", type=int, default=200_000)
     parser.add_argument("--out", default="bench/results/rl_dqn_vs_rllib.json")
+    parser.add_argument("--torch-threads", type=int, default=1,
+                        help="torch threads for both (1 is fastest for these small MLPs, as in Tune trials)")
     args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.torch_threads)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     runs = []
     for seed in args.seeds:

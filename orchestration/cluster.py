@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import sys
+from urllib.parse import urlparse, urlunparse
 
 from orchestration.errors import SweepError
 
@@ -29,16 +31,40 @@ def check_address(address: str, timeout: float = 5.0) -> None:
 
 def connect(address: str | None, num_cpus: int | None = None) -> dict:
     """Start or join Ray; return the cluster's resources. Errors become one-line SweepErrors."""
+    import os
+
     import ray
 
     if address:
         check_address(address)
+    # SWEEP_* settings (e.g. fault injection) must reach trials on every node, not just this process
+    forwarded = {k: v for k, v in os.environ.items() if k.startswith("SWEEP_")}
+    runtime_env = {"env_vars": forwarded} if forwarded else None
     try:
         if address:
-            ray.init(address=address, log_to_driver=True)
+            ray.init(address=address, log_to_driver=True, runtime_env=runtime_env)
         else:
-            ray.init(num_cpus=num_cpus, include_dashboard=False)
+            ray.init(num_cpus=num_cpus, include_dashboard=False, runtime_env=runtime_env)
     except (ConnectionError, RuntimeError, ValueError) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise SweepError(f"cannot connect to Ray at {address or 'a new local instance'}: {first_line}") from None
     return ray.cluster_resources()
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def tracking_uri_for_workers(uri: str, address: str | None, node_ip: str) -> str:
+    """On a cluster, trials run on other nodes: a loopback MLflow URI given to the driver (typical on
+    the head node) must name the driver's node instead, and a local SQLite file is only reachable
+    where every node shares this file system."""
+    if not address:
+        return uri
+    parsed = urlparse(uri)
+    if parsed.scheme in ("http", "https") and parsed.hostname in LOOPBACK:
+        netloc = f"{node_ip}:{parsed.port}" if parsed.port else node_ip
+        return urlunparse(parsed._replace(netloc=netloc))
+    if parsed.scheme in ("sqlite", "file"):
+        print(f"[sweep] warning: {uri} is a local store; trials on other nodes can only log to it if they "
+              "share this file system (use an MLflow server: --tracking-uri http://HEAD:5000)", file=sys.stderr)
+    return uri

@@ -41,8 +41,11 @@ class Experiment(Protocol):
 
 @dataclass(frozen=True)
 class Family:
+    """`experiment` is an import path, "package.module:Class", so validating a sweep never imports
+    the training code (torch, RLlib) it does not need yet."""
+
     name: str
-    experiment: Callable[[dict], Experiment]
+    experiment: str
     params: dict[str, Param]
     metrics: tuple[str, ...]
     default_metric: str
@@ -52,6 +55,10 @@ class Family:
     gpu_fraction: float = 0.25
     check_config: Callable[[dict], str | None] | None = None
     extra_bundles: Callable[[dict], list[dict]] | None = None  # e.g. one CPU per RLlib EnvRunner actor
+
+    def build_experiment(self, config: dict) -> Experiment:
+        module, _, cls = self.experiment.partition(":")
+        return getattr(importlib.import_module(module), cls)(config)
 
     def resolve(self, config: dict) -> dict:
         """Defaults filled in for every parameter the trial config leaves out."""

@@ -128,7 +128,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"[sweep] MLflow: experiment {tracking.experiment_name!r}, parent run {parent} at {uri}")
     print(f"[sweep] Tune: {storage / name}" + (" (resumed)" if args.resume else ""))
 
-    tuner = build_tuner(spec, tracking.context, options, resume=args.resume)
+    import ray
+
+    worker_uri = cluster.tracking_uri_for_workers(uri, args.address, ray.util.get_node_ip_address())
+    tuner = build_tuner(spec, tracking.context(worker_uri), options, resume=args.resume)
     try:
         results = tuner.fit()
     except KeyboardInterrupt:

@@ -110,9 +110,9 @@ class SweepTracking:
         self.experiment_name = experiment_name
         self.parent_run_id: str | None = None
 
-    @property
-    def context(self) -> TrackingContext:
-        return TrackingContext(self.uri, self.experiment_id, self.parent_run_id)
+    def context(self, worker_uri: str | None = None) -> TrackingContext:
+        """What trials get; `worker_uri` is the same store as seen from other nodes."""
+        return TrackingContext(worker_uri or self.uri, self.experiment_id, self.parent_run_id)
 
     def find_parent(self, tune_experiment: str) -> str | None:
         runs = self.client.search_runs([self.experiment_id],
@@ -194,6 +194,11 @@ class TrialRun:
         if found:
             self.run_id = found[0].info.run_id
             self.resumed = True
+            # FAILED: the last attempt raised; RUNNING: it died with its process or node. Either way Tune
+            # is retrying this trial from its last checkpoint (a --resume finds it KILLED instead).
+            if found[0].info.status in ("FAILED", "RUNNING"):
+                retries = int(found[0].data.tags.get("sweep.retries", "0")) + 1
+                self.client.set_tag(self.run_id, "sweep.retries", str(retries))
             self.client.update_run(self.run_id, status="RUNNING")
         else:
             run = self.client.create_run(context.experiment_id, run_name=trial_name,

@@ -1,7 +1,7 @@
 """The one Tune Trainable for every family: drives an Experiment and mirrors it into MLflow.
 
-A class Trainable (not a function) because Tune calls `cleanup` when ASHA stops a trial
-early, which is where the final artifacts are logged and the MLflow run is closed.
+A class Trainable (not a function) because Tune calls `cleanup` when ASHA stops a trial early,
+which is where the final artifacts of such a trial are logged.
 """
 
 from __future__ import annotations
@@ -12,7 +12,19 @@ from pathlib import Path
 from ray import tune
 
 from orchestration.family import load_family
+from orchestration.fault_injection import inject_failure
 from orchestration.tracking import TrackingContext, TrialRun
+
+
+def where_am_i() -> dict:
+    """Node and process of this trial attempt, so a run shows where it trained (and retried)."""
+    import os
+    import socket
+
+    import ray
+
+    return {"ray.node_id": ray.get_runtime_context().get_node_id(), "ray.node_ip": ray.util.get_node_ip_address(),
+            "host": socket.gethostname(), "pid": os.getpid()}
 
 
 class SweepTrainable(tune.Trainable):
@@ -22,12 +34,14 @@ class SweepTrainable(tune.Trainable):
         self.family = load_family(family_name)
         self.resolved = self.family.resolve(config)
         self.max_iterations = int(self.resolved[self.family.budget_param])
-        cpus = self.trial_resources.required_resources.get("CPU", 1) if self.trial_resources else 1
+        # the trial's own bundle; other bundles belong to its actors (e.g. RLlib EnvRunners)
+        cpus = self.trial_resources.head_cpus if self.trial_resources else 1
         torch.set_num_threads(max(1, int(cpus)))
         self.failed = False
         self.run = TrialRun(tracking, self.trial_id, self.trial_name, self.resolved)
+        self.run.set_tags(where_am_i())
         try:
-            self.experiment = self.family.experiment(self.resolved)
+            self.experiment = self.family.build_experiment(self.resolved)
             if not self.run.resumed:
                 self.run.log_metrics(self.experiment.describe(), step=0)
                 self._log_artifacts(final=False)
@@ -37,6 +51,7 @@ class SweepTrainable(tune.Trainable):
 
     def step(self) -> dict:
         try:
+            inject_failure(self.trial_name, self.iteration + 1)
             metrics = self.experiment.step()
         except BaseException as err:
             self._fail(err)

@@ -72,3 +72,11 @@ def test_other_targets_and_weightings_train(tmp_path, digits, prediction, weight
     trainer.train(100)
     assert trainer.train(20)["train/loss"] < first
     assert torch.isfinite(trainer.generate(16)).all()
+
+
+def test_divergence_fails_fast_with_a_clear_error(tmp_path, digits):
+    trainer = DiffusionTrainer(config(tmp_path, lr=1.0, base_channels=8, grad_clip=1e9), data=digits)
+    with torch.no_grad():
+        next(trainer.model.parameters()).fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="training loss is nan at step 0; lower lr"):
+        trainer.train(5)

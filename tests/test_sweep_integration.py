@@ -186,3 +186,28 @@ def test_contrastive_temperature_sweep_logs_baselines_and_embeddings(tmp_path, m
     best_value = max(r.data.metrics["eval/knn_acc"] for r in runs)  # ties are possible after 10 steps
     best = client.get_run(parent.data.tags["sweep.best_run_id"])
     assert best.data.metrics["eval/knn_acc"] == best_value == parent.data.metrics["best/eval/knn_acc"]
+
+
+def test_a_failing_trial_is_retried_from_its_checkpoint_and_the_failure_stays_visible(tmp_path, mlflow_server):
+    write_space(tmp_path, """
+        family: diffusion
+        parameters:
+          schedule: {values: [linear, cosine]}
+    """, iterations=3)
+    env = {"SWEEP_INJECT_FAILURE": "schedule=linear@2", "SWEEP_INJECT_FAILURE_DIR": str(tmp_path)}
+    result = run_cli(["tiny", "--num-cpus", "2", "--tracking-uri", mlflow_server.uri, "--experiment", "retry",
+                      "--max-failures", "1"], cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    client = mlflow_server.client()
+    experiment = client.get_experiment_by_name("retry")
+    parent = parent_run(client, experiment.experiment_id)
+    runs = {r.data.params["schedule"]: r for r in children(client, experiment.experiment_id, parent.info.run_id)}
+    assert set(runs) == {"linear", "cosine"} and all(r.info.status == "FINISHED" for r in runs.values())
+    failed = runs["linear"]
+    assert failed.data.tags["error"] == "RuntimeError: injected failure in schedule=linear at iteration 2"
+    assert failed.data.tags["sweep.retries"] == "1"
+    assert "error.txt" in {a.path for a in client.list_artifacts(failed.info.run_id)}
+    steps = [m.step for m in client.get_metric_history(failed.info.run_id, "train/loss")]
+    assert sorted(steps) == [1, 2, 3], "resumed from the iteration-1 checkpoint: nothing lost, nothing doubled"
+    assert "error" not in runs["cosine"].data.tags

@@ -16,6 +16,15 @@ def test_resolve_tracking_uri(monkeypatch, tmp_path):
     assert resolve_tracking_uri("runs") == (tmp_path / "runs").as_uri()
 
 
+def test_tracking_uri_for_workers_on_a_cluster():
+    from orchestration.cluster import tracking_uri_for_workers
+
+    assert tracking_uri_for_workers("http://127.0.0.1:5000", "auto", "10.0.0.4") == "http://10.0.0.4:5000"
+    assert tracking_uri_for_workers("http://localhost:5000/", "auto", "10.0.0.4") == "http://10.0.0.4:5000/"
+    assert tracking_uri_for_workers("http://mlflow.internal:5000", "auto", "10.0.0.4") == "http://mlflow.internal:5000"
+    assert tracking_uri_for_workers("http://127.0.0.1:5000", None, "10.0.0.4") == "http://127.0.0.1:5000"
+
+
 def test_gpus_per_trial():
     assert gpus_per_trial(None, cluster_gpus=0, gpu_fraction=0.25) == 0.0
     assert gpus_per_trial(None, cluster_gpus=4, gpu_fraction=0.25) == 0.25
@@ -30,7 +39,7 @@ def sweep(mlflow_server, request):
 
 
 def test_metrics_are_batched_and_a_failure_keeps_them(sweep, tmp_path):
-    run = TrialRun(sweep.context, "t_00000", "lr=0.1", {"lr": 0.1, "channel_mults": [1, 2]}, flush_every_s=3600)
+    run = TrialRun(sweep.context(), "t_00000", "lr=0.1", {"lr": 0.1, "channel_mults": [1, 2]}, flush_every_s=3600)
     client = sweep.client
     for step in range(1, 4):
         run.log_metrics({"train/loss": 1.0 / step, "note": "text is skipped"}, step=step)
@@ -51,10 +60,10 @@ def test_metrics_are_batched_and_a_failure_keeps_them(sweep, tmp_path):
 
 
 def test_a_retried_trial_reuses_its_run(sweep):
-    first = TrialRun(sweep.context, "t_00001", "a", {"lr": 0.1})
+    first = TrialRun(sweep.context(), "t_00001", "a", {"lr": 0.1})
     first.log_metrics({"train/loss": 2.0}, step=1)
     first.fail(RuntimeError("worker died"))
-    again = TrialRun(sweep.context, "t_00001", "a", {"lr": 0.1})
+    again = TrialRun(sweep.context(), "t_00001", "a", {"lr": 0.1})
     assert again.resumed and again.run_id == first.run_id
     assert sweep.client.get_run(again.run_id).info.status == "RUNNING"
     again.log_metrics({"train/loss": 1.0}, step=2)

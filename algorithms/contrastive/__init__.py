@@ -45,15 +45,10 @@ def check_config(config: dict) -> str | None:
     return check_data(config)
 
 
-def _experiment(config: dict):
-    from algorithms.contrastive.experiment import ContrastiveExperiment
-
-    return ContrastiveExperiment(config)
-
 
 FAMILY = Family(
     name="contrastive",
-    experiment=_experiment,
+    experiment="algorithms.contrastive.experiment:ContrastiveExperiment",
     params=PARAMS,
     metrics=("eval/knn_acc", "eval/linear_acc", "train/loss"),
     default_metric="eval/knn_acc",

@@ -44,15 +44,10 @@ def check_config(config: dict) -> str | None:
     return None
 
 
-def _experiment(config: dict):
-    from algorithms.diffusion.experiment import DiffusionExperiment
-
-    return DiffusionExperiment(config)
-
 
 FAMILY = Family(
     name="diffusion",
-    experiment=_experiment,
+    experiment="algorithms.diffusion.experiment:DiffusionExperiment",
     params=PARAMS,
     metrics=("eval/fid", "train/loss", "train/images_per_s"),
     default_metric="eval/fid",

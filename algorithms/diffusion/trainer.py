@@ -59,6 +59,9 @@ class DiffusionTrainer:
                 flip = torch.rand(batch, device=self.device, generator=self.generator) < 0.5
                 x0 = torch.where(flip[:, None, None, None], x0.flip(-1), x0)
             loss = self.diffusion.loss(self.model, x0, generator=self.generator)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"training loss is {loss.item()} at step {self.step}; "
+                                         f"lower lr (now {self.config['lr']}) or grad_clip")
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config["grad_clip"])

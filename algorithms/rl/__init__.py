@@ -59,15 +59,10 @@ def extra_bundles(config: dict) -> list[dict]:
     return [{"CPU": 1}] * int(config["num_env_runners"])
 
 
-def _experiment(config: dict):
-    from algorithms.rl.experiment import RLExperiment
-
-    return RLExperiment(config)
-
 
 FAMILY = Family(
     name="rl",
-    experiment=_experiment,
+    experiment="algorithms.rl.experiment:RLExperiment",
     params=PARAMS,
     metrics=("episode_return_mean", "env_steps", "train/env_steps_per_s"),
     default_metric="episode_return_mean",

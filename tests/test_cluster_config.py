@@ -1,0 +1,37 @@
+"""cluster.yaml passes Ray's own cluster-launcher schema, without cloud credentials."""
+
+from pathlib import Path
+
+import yaml
+from ray.autoscaler._private.util import prepare_config, validate_config
+
+CLUSTER_YAML = Path(__file__).resolve().parent.parent / "cluster.yaml"
+
+
+def load():
+    return prepare_config(yaml.safe_load(CLUSTER_YAML.read_text()))
+
+
+def test_cluster_yaml_is_valid_for_the_ray_cluster_launcher():
+    validate_config(load())
+
+
+def test_cluster_has_a_cpu_head_and_autoscaling_gpu_workers():
+    config = load()
+    nodes = config["available_node_types"]
+    head = nodes[config["head_node_type"]]
+    assert not head["node_config"]["InstanceType"].startswith(("g", "p"))
+    gpu_types = {name: node for name, node in nodes.items() if name != config["head_node_type"]}
+    assert len(gpu_types) >= 2 and all(n["node_config"]["InstanceType"].startswith("g") for n in gpu_types.values())
+    assert all(n["min_workers"] == 0 and n["node_config"]["InstanceMarketOptions"]["MarketType"] == "spot"
+               for n in gpu_types.values())
+
+
+def test_nothing_is_open_to_the_world():
+    config = load()
+    rules = config["provider"]["security_group"]["IpPermissions"]
+    assert [(r["FromPort"], r["ToPort"]) for r in rules] == [(22, 22)], "only SSH"
+    assert all(ip["CidrIp"] != "0.0.0.0/0" for r in rules for ip in r["IpRanges"])
+    start = " ".join(config["head_start_ray_commands"])
+    assert "mlflow server" in start and "--dashboard-host=127.0.0.1" in start
+    assert "pip install" in " ".join(config["setup_commands"])
