@@ -39,7 +39,15 @@ def connect(address: str | None, num_cpus: int | None = None) -> dict:
         check_address(address)
     # SWEEP_* settings (e.g. fault injection) must reach trials on every node, not just this process
     forwarded = {k: v for k, v in os.environ.items() if k.startswith("SWEEP_")}
-    runtime_env = {"env_vars": forwarded} if forwarded else None
+    runtime_env = {"env_vars": forwarded} if forwarded else {}
+    if address:
+        # ship this checkout's code to the cluster, so nodes need the dependencies but not our packages
+        import algorithms
+        import orchestration
+
+        runtime_env["py_modules"] = [os.path.dirname(orchestration.__file__), os.path.dirname(algorithms.__file__)]
+        runtime_env["excludes"] = ["__pycache__"]
+    runtime_env = runtime_env or None
     try:
         if address:
             ray.init(address=address, log_to_driver=True, runtime_env=runtime_env)
@@ -54,16 +62,29 @@ def connect(address: str | None, num_cpus: int | None = None) -> dict:
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def tracking_uri_for_workers(uri: str, address: str | None, node_ip: str) -> str:
+def _answers(uri: str) -> bool:
+    import requests
+
+    try:
+        return requests.get(uri.rstrip("/") + "/health", timeout=3).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def tracking_uri_for_workers(uri: str, address: str | None, node_ip: str, answers=_answers) -> str:
     """On a cluster, trials run on other nodes: a loopback MLflow URI given to the driver (typical on
-    the head node) must name the driver's node instead, and a local SQLite file is only reachable
-    where every node shares this file system."""
+    the head node) must name the driver's node instead, when the server listens there too; a local
+    SQLite file is only reachable where every node shares this file system."""
     if not address:
         return uri
     parsed = urlparse(uri)
     if parsed.scheme in ("http", "https") and parsed.hostname in LOOPBACK:
         netloc = f"{node_ip}:{parsed.port}" if parsed.port else node_ip
-        return urlunparse(parsed._replace(netloc=netloc))
+        rewritten = urlunparse(parsed._replace(netloc=netloc))
+        if answers(rewritten):
+            return rewritten
+        print(f"[sweep] warning: the MLflow server at {uri} listens on loopback only; trials on other "
+              "machines cannot reach it (start it with --host 0.0.0.0)", file=sys.stderr)
     if parsed.scheme in ("sqlite", "file"):
         print(f"[sweep] warning: {uri} is a local store; trials on other nodes can only log to it if they "
               "share this file system (use an MLflow server: --tracking-uri http://HEAD:5000)", file=sys.stderr)

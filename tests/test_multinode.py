@@ -3,9 +3,12 @@ a sweep spreads across both nodes, the worker node is killed mid-sweep, and the 
 with every trial's results in MLflow."""
 
 import os
+import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 
@@ -16,40 +19,63 @@ from conftest import REPO, free_port
 pytestmark = pytest.mark.slow
 
 
+# Ray 2.60 enables token authentication: every node and the driver must present the same token.
+TOKEN_ENV = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+
+
 def ray_start(args: list[str], log) -> subprocess.Popen:
     """`ray start --block` in its own process group, so the node can be ended by PID with its children."""
     ray = os.path.join(os.path.dirname(sys.executable), "ray")
     return subprocess.Popen([ray, "start", "--block", "--disable-usage-stats", *args], stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+                            stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **TOKEN_ENV})
+
+
+def wait_for_start(log_path, deadline: float) -> None:
+    while "Ray runtime started" not in log_path.read_text():
+        assert time.time() < deadline, f"ray start did not finish: {log_path.read_text()[-2000:]}"
+        time.sleep(0.5)
 
 
 def alive_nodes(address: str) -> list[str]:
     code = ("import ray; ray.init(address=%r, logging_level='ERROR'); "
             "print(','.join(n['NodeID'] for n in ray.nodes() if n['Alive']))" % address)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    try:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                             env={**os.environ, **TOKEN_ENV})
+    except subprocess.TimeoutExpired:
+        return []
     return [n for n in out.stdout.strip().splitlines()[-1].split(",") if n] if out.returncode == 0 else []
 
 
 def kill_group(process: subprocess.Popen, sig=signal.SIGKILL) -> None:
-    if process.poll() is None:
+    """End a node: its `ray start` process and every daemon it started (same process group)."""
+    try:
         os.killpg(process.pid, sig)
-        process.wait(timeout=60)
+        if sig != signal.SIGKILL:
+            time.sleep(3)
+            os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=60)
 
 
 @pytest.fixture
 def cluster(tmp_path):
+    from ray._private.services import get_node_ip_address
+
     port = free_port()
-    address = f"127.0.0.1:{port}"
+    address = f"{get_node_ip_address()}:{port}"  # the GCS listens on the node's address, not loopback
     logs = [open(tmp_path / f"{name}.log", "w") for name in ("head", "worker")]
+    temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # Ray's unix socket paths must stay under 107 bytes
     head = ray_start(["--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false",
-                      f"--temp-dir={tmp_path / 'ray'}"], logs[0])
+                      f"--temp-dir={temp_dir}"], logs[0])
     worker = None
     try:
-        deadline = time.time() + 120
-        while len(alive_nodes(address)) < 1 and time.time() < deadline:
-            time.sleep(1)
+        deadline = time.time() + 180
+        wait_for_start(tmp_path / "head.log", deadline)
         head_node = alive_nodes(address)[0]
         worker = ray_start([f"--address={address}", "--num-cpus=1"], logs[1])
+        wait_for_start(tmp_path / "worker.log", deadline)
         while len(alive_nodes(address)) < 2 and time.time() < deadline:
             time.sleep(1)
         nodes = alive_nodes(address)
@@ -62,6 +88,7 @@ def cluster(tmp_path):
                 kill_group(process, signal.SIGTERM)
         for log in logs:
             log.close()
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def test_sweep_survives_losing_a_worker_node(tmp_path, cluster, mlflow_server):
@@ -81,7 +108,7 @@ def test_sweep_survives_losing_a_worker_node(tmp_path, cluster, mlflow_server):
     """))
     args = ["spread", "--address", cluster["address"], "--tracking-uri", mlflow_server.uri,
             "--experiment", "multinode", "--max-failures", "3"]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(REPO), **TOKEN_ENV}
     sweep = subprocess.Popen([sys.executable, "-m", "orchestration.sweep", *args], cwd=tmp_path, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     client = mlflow_server.client()

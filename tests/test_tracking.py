@@ -19,10 +19,19 @@ def test_resolve_tracking_uri(monkeypatch, tmp_path):
 def test_tracking_uri_for_workers_on_a_cluster():
     from orchestration.cluster import tracking_uri_for_workers
 
-    assert tracking_uri_for_workers("http://127.0.0.1:5000", "auto", "10.0.0.4") == "http://10.0.0.4:5000"
-    assert tracking_uri_for_workers("http://localhost:5000/", "auto", "10.0.0.4") == "http://10.0.0.4:5000/"
-    assert tracking_uri_for_workers("http://mlflow.internal:5000", "auto", "10.0.0.4") == "http://mlflow.internal:5000"
-    assert tracking_uri_for_workers("http://127.0.0.1:5000", None, "10.0.0.4") == "http://127.0.0.1:5000"
+    def up(uri):
+        return True
+
+    def down(uri):
+        return False
+
+    assert tracking_uri_for_workers("http://127.0.0.1:5000", "auto", "10.0.0.4", up) == "http://10.0.0.4:5000"
+    assert tracking_uri_for_workers("http://localhost:5000/", "auto", "10.0.0.4", up) == "http://10.0.0.4:5000/"
+    assert tracking_uri_for_workers("http://mlflow.internal:5000", "auto", "10.0.0.4", up) == \
+        "http://mlflow.internal:5000"
+    assert tracking_uri_for_workers("http://127.0.0.1:5000", None, "10.0.0.4", up) == "http://127.0.0.1:5000"
+    # a server that listens on loopback only keeps its URI (fine when every node is this machine)
+    assert tracking_uri_for_workers("http://127.0.0.1:5000", "auto", "10.0.0.4", down) == "http://127.0.0.1:5000"
 
 
 def test_gpus_per_trial():
