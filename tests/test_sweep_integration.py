@@ -2,11 +2,14 @@
 
 import csv
 import io
+import os
+import subprocess
+import sys
 import textwrap
 
 import pytest
 
-from conftest import run_cli
+from conftest import REPO, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -78,6 +81,20 @@ def test_two_trial_sweep_lands_in_mlflow(tmp_path, mlflow_server):
     rows = list(csv.DictReader(io.StringIO(open(table).read())))
     assert {r["mlflow_run_id"] for r in rows} == set(finals)
 
+    # the report, rebuilt from MLflow alone, carries the same numbers as the runs
+    report = subprocess.run([sys.executable, "-m", "orchestration.report", "two-trials", "--tracking-uri",
+                             mlflow_server.uri, "--format", "csv"], capture_output=True, text=True, cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    assert report.returncode == 0, report.stderr
+    reported = {r["mlflow_run_id"]: r for r in csv.DictReader(io.StringIO(report.stdout.strip()))}
+    assert set(reported) == set(finals)
+    for run_id, final in finals.items():
+        history = [m.value for m in client.get_metric_history(run_id, "eval/fid") if m.step > 0]
+        assert float(reported[run_id]["eval/fid (final)"]) == pytest.approx(final, rel=1e-3)
+        assert float(reported[run_id]["eval/fid (best)"]) == pytest.approx(min(history), rel=1e-3)
+        assert reported[run_id]["iterations"] == "2" and reported[run_id]["status"] == "finished"
+    assert [r["mlflow_run_id"] for r in rows] == list(reported), "same order: best first"
+
 
 def test_asha_stops_bad_trials_early(tmp_path, mlflow_server):
     write_space(tmp_path, """
@@ -106,13 +123,8 @@ def test_asha_stops_bad_trials_early(tmp_path, mlflow_server):
 
 
 def test_interrupted_sweep_resumes_into_the_same_runs(tmp_path, mlflow_server):
-    import os
     import signal
-    import subprocess
-    import sys
     import time
-
-    from conftest import REPO
 
     write_space(tmp_path, """
         family: diffusion

@@ -1,0 +1,94 @@
+"""`python -m orchestration.report SWEEP`: rebuild a sweep's results table from MLflow alone.
+
+Works for any past sweep (no Tune state needed): the parent run records the metric, mode and swept
+parameters; each child run holds its params and metric history. The table is printed and, with
+--log, written to the parent run as results/results.csv and results/results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+
+from orchestration.errors import EXIT_USAGE, SweepError
+from orchestration.summary import TrialRow, to_csv, to_markdown, to_text
+from orchestration.tracking import PARENT_TAG, TRIAL_TAG, TUNE_EXPERIMENT_TAG, check_tracking_uri, resolve_tracking_uri
+
+STATUS_TO_TUNE = {"FINISHED": "TERMINATED", "FAILED": "ERROR", "KILLED": "PENDING", "RUNNING": "RUNNING"}
+
+
+@dataclass
+class SweepView:
+    """Enough of a SweepSpec for the table: metric, mode and swept keys, read from the parent run."""
+
+    metric: str
+    mode: str
+    swept_keys: list[str]
+
+
+def find_parent(client, experiment_name: str, parent_run_id: str | None = None):
+    experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        raise SweepError(f"no MLflow experiment named {experiment_name!r}")
+    if parent_run_id:
+        return experiment, client.get_run(parent_run_id)
+    parents = client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TUNE_EXPERIMENT_TAG}` != ''",
+                                 order_by=["attributes.start_time DESC"], max_results=1)
+    if not parents:
+        raise SweepError(f"experiment {experiment_name!r} holds no sweep parent run")
+    return experiment, parents[0]
+
+
+def rows_from_mlflow(client, experiment_id: str, parent) -> tuple[SweepView, list[TrialRow]]:
+    params = parent.data.params
+    view = SweepView(metric=params["metric"], mode=params["mode"],
+                     swept_keys=[k for k in params.get("swept", "-").split(",") if k and k != "-"])
+    children = client.search_runs([experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent.info.run_id}'",
+                                  max_results=10_000)
+    rows = []
+    for run in children:
+        history = [m for m in client.get_metric_history(run.info.run_id, view.metric) if m.step > 0]
+        values = [m.value for m in history]
+        best = (min(values) if view.mode == "min" else max(values)) if values else None
+        final = max(history, key=lambda m: (m.step, m.timestamp)).value if history else None
+        end = run.info.end_time or run.info.start_time
+        rows.append(TrialRow(
+            name=run.info.run_name, trial_id=run.data.tags.get(TRIAL_TAG, ""),
+            config={k: run.data.params.get(k) for k in view.swept_keys}, final=final, best=best,
+            iterations=max((m.step for m in history), default=0),
+            budget=int(run.data.params.get("iterations", 0) or 0), wall_s=(end - run.info.start_time) / 1000,
+            run_id=run.info.run_id, status=STATUS_TO_TUNE.get(run.info.status, run.info.status)))
+    sign = 1 if view.mode == "min" else -1
+    rows.sort(key=lambda r: (r.final is None, sign * (r.final or 0.0), r.name))
+    return view, rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m orchestration.report", description=__doc__.splitlines()[0])
+    parser.add_argument("sweep", help="MLflow experiment name (the sweep name by default)")
+    parser.add_argument("--run", help="parent run id (default: the latest sweep in the experiment)")
+    parser.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db")
+    parser.add_argument("--format", choices=("text", "markdown", "csv"), default="text")
+    parser.add_argument("--log", action="store_true", help="also write the table to the parent run")
+    args = parser.parse_args(argv)
+    try:
+        from mlflow.tracking import MlflowClient
+
+        uri = resolve_tracking_uri(args.tracking_uri)
+        check_tracking_uri(uri)
+        client = MlflowClient(uri)
+        experiment, parent = find_parent(client, args.sweep, args.run)
+        view, rows = rows_from_mlflow(client, experiment.experiment_id, parent)
+    except SweepError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    print({"text": to_text, "markdown": to_markdown, "csv": to_csv}[args.format](rows, view))
+    if args.log:
+        client.log_text(parent.info.run_id, to_csv(rows, view), "results/results.csv")
+        client.log_text(parent.info.run_id, to_markdown(rows, view), "results/results.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
