@@ -2,7 +2,7 @@
 
 Works for any past sweep (no Tune state needed): the parent run records the metric, mode and swept
 parameters; each child run holds its params and metric history. The table is printed and, with
---log, written to the parent run as results/results.csv and results/results.md.
+--log, written to the parent run as results/results.csv, results.md and comparison plots.
 """
 
 from __future__ import annotations
@@ -85,10 +85,69 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     print({"text": to_text, "markdown": to_markdown, "csv": to_csv}[args.format](rows, view))
     if args.log:
-        client.log_text(parent.info.run_id, to_csv(rows, view), "results/results.csv")
-        client.log_text(parent.info.run_id, to_markdown(rows, view), "results/results.md")
+        log_report(client, parent.info.run_id, view, rows)
     return 0
 
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def comparison_plots(client, view: SweepView, rows: list[TrialRow], directory) -> list:
+    """curves.png: the sweep metric of every trial over iterations; by_<param>.png: final metric against
+    each swept parameter. Files are written to `directory`; returns their paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from pathlib import Path
+
+    directory = Path(directory)
+    paths = []
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for row in rows:
+        history = sorted((m.step, m.value) for m in client.get_metric_history(row.run_id, view.metric) if m.step > 0)
+        if history:
+            label = ", ".join(f"{k}={v}" for k, v in row.config.items()) or row.name
+            ax.plot(*zip(*history), marker="o", markersize=3, label=label)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel(view.metric)
+    ax.set_title(f"{view.metric} of every trial")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    paths.append(directory / "curves.png")
+    fig.savefig(paths[-1], dpi=100)
+    plt.close(fig)
+
+    scored = [r for r in rows if r.final is not None]
+    for key in view.swept_keys:
+        values = [r.config[key] for r in scored]
+        try:
+            xs, categorical = [float(v) for v in values], False
+        except (TypeError, ValueError):
+            labels = sorted(set(map(str, values)))
+            xs, categorical = [labels.index(str(v)) for v in values], True
+        fig, ax = plt.subplots(figsize=(5, 4))
+        ax.scatter(xs, [r.final for r in scored])
+        if categorical:
+            ax.set_xticks(range(len(labels)), labels)
+        ax.set_xlabel(key)
+        ax.set_ylabel(f"{view.metric} (final)")
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        paths.append(directory / f"by_{key}.png")
+        fig.savefig(paths[-1], dpi=100)
+        plt.close(fig)
+    return paths
+
+
+def log_report(client, parent_run_id: str, view: SweepView, rows: list[TrialRow]) -> None:
+    """Write the table and the comparison plots to the parent run under results/."""
+    import tempfile
+
+    client.log_text(parent_run_id, to_csv(rows, view), "results/results.csv")
+    client.log_text(parent_run_id, to_markdown(rows, view), "results/results.md")
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in comparison_plots(client, view, rows, tmp):
+            client.log_artifact(parent_run_id, str(path), "results")

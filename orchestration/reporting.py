@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 
 from orchestration.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TRIALS_FAILED
 from orchestration.search_space import SweepSpec
@@ -38,6 +39,15 @@ def finish_sweep(results, spec: SweepSpec, tracking, args, name: str) -> int:
         for key, value in best.config.items():
             tracking.set_tag(f"sweep.best.{key}", value)
     tracking.set_tag("sweep.trials", len(rows))
+    try:  # plots come from what MLflow holds, like `python -m orchestration.report`
+        from orchestration.report import SweepView, comparison_plots
+
+        view = SweepView(spec.metric, spec.mode, spec.swept_keys)
+        with tempfile.TemporaryDirectory() as tmp:
+            for path in comparison_plots(tracking.client, view, rows, tmp):
+                tracking.log_artifact(path, "results")
+    except Exception as err:  # a plotting problem must not cost the sweep its summary
+        print(f"[sweep] warning: comparison plots failed: {err}", file=sys.stderr)
     tracking.set_tag("sweep.errored_trials", errors)
 
     print()

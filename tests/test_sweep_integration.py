@@ -81,6 +81,10 @@ def test_two_trial_sweep_lands_in_mlflow(tmp_path, mlflow_server):
     rows = list(csv.DictReader(io.StringIO(open(table).read())))
     assert {r["mlflow_run_id"] for r in rows} == set(finals)
 
+    parent_files = {a.path for a in client.list_artifacts(parent.info.run_id, "results")}
+    assert {"results/results.csv", "results/results.md", "results/curves.png", "results/by_schedule.png"} <= \
+        parent_files
+
     # the report, rebuilt from MLflow alone, carries the same numbers as the runs
     report = subprocess.run([sys.executable, "-m", "orchestration.report", "two-trials", "--tracking-uri",
                              mlflow_server.uri, "--format", "csv"], capture_output=True, text=True, cwd=tmp_path,
