@@ -121,6 +121,7 @@ def comparison_plots(client, view: SweepView, rows: list[TrialRow], directory) -
     plt.close(fig)
 
     scored = [r for r in rows if r.final is not None]
+    paths += seed_aggregate(view, scored, directory)
     for key in view.swept_keys:
         values = [r.config[key] for r in scored]
         try:
@@ -151,3 +152,33 @@ def log_report(client, parent_run_id: str, view: SweepView, rows: list[TrialRow]
     with tempfile.TemporaryDirectory() as tmp:
         for path in comparison_plots(client, view, rows, tmp):
             client.log_artifact(parent_run_id, str(path), "results")
+
+
+def seed_aggregate(view: SweepView, rows: list[TrialRow], directory) -> list:
+    """For sweeps over `seed`: aggregate.md and aggregate.png, IQM over seeds with 95% bootstrap CIs."""
+    if "seed" not in view.swept_keys:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from pathlib import Path
+
+    from orchestration.aggregate import aggregate_over_seeds, to_markdown as aggregate_markdown
+
+    entries = aggregate_over_seeds(rows, view.swept_keys)
+    if not entries:
+        return []
+    directory = Path(directory)
+    (directory / "aggregate.md").write_text(aggregate_markdown(entries, view.metric))
+    labels = [", ".join(f"{k}={v}" for k, v in e["config"].items()) or "all" for e in entries]
+    fig, ax = plt.subplots(figsize=(6, 0.5 * len(entries) + 1.5))
+    ax.errorbar([e["iqm"] for e in entries], range(len(entries)), fmt="o",
+                xerr=[[e["iqm"] - e["ci_low"] for e in entries], [e["ci_high"] - e["iqm"] for e in entries]])
+    ax.set_yticks(range(len(entries)), labels, fontsize=7)
+    ax.set_xlabel(f"IQM of final {view.metric} over seeds (95% bootstrap CI)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(directory / "aggregate.png", dpi=100)
+    plt.close(fig)
+    return [directory / "aggregate.md", directory / "aggregate.png"]

@@ -88,3 +88,11 @@ def test_resume_reopens_the_parent(sweep):
     assert again.open_parent("tune-exp-1", {}, tags={}, resume=True) == sweep.parent_run_id
     other = SweepTracking(sweep.uri, sweep.experiment_name)
     assert other.open_parent("tune-exp-1", {}, tags={}, resume=False) != sweep.parent_run_id
+
+
+def test_ui_command_points_at_a_tracking_server(capsys):
+    from orchestration.ui import main
+
+    assert main(["--tracking-uri", "http://127.0.0.1:5999"]) == 0
+    assert capsys.readouterr().out.strip() == ("http://127.0.0.1:5999 is a tracking server; its UI is at "
+                                               "http://127.0.0.1:5999")
