@@ -152,3 +152,31 @@ def test_knn_and_linear_probe_on_separable_data():
     assert linear_probe_accuracy(train_x, train_y, test_x, test_y, 3) == 1.0
     shuffled = train_y[torch.randperm(30)]
     assert knn_accuracy(train_x, shuffled, test_x, test_y, 3, k=5) < 0.9
+
+
+def test_resnet18_encoder_for_cifar():
+    from algorithms.contrastive.networks import build_encoder
+
+    encoder = build_encoder("resnet18", 3, width=32, out_dim=128)
+    assert encoder(torch.randn(2, 3, 32, 32)).shape == (2, 512) and encoder.out_dim == 512
+
+
+def test_augmentations_suit_each_data_set():
+    from torchvision.transforms import v2
+
+    from algorithms.contrastive.augment import ViewMaker, build_augmentation
+
+    def kinds(shape, strength):
+        return {type(t).__name__ for t in build_augmentation(shape, strength).transforms} | {
+            type(inner).__name__ for t in build_augmentation(shape, strength).transforms
+            if isinstance(t, v2.RandomApply) for inner in t.transforms}
+
+    digits, cifar = kinds((1, 8, 8), "weak"), kinds((3, 32, 32), "strong")
+    assert "RandomHorizontalFlip" not in digits and "ColorJitter" not in digits  # a flipped 2 is no 2
+    assert {"RandomResizedCrop", "RandomHorizontalFlip", "ColorJitter", "RandomGrayscale", "GaussianBlur"} <= cifar
+    assert "GaussianBlur" not in kinds((3, 32, 32), "weak"), "blur is MoCo v2's stronger recipe"
+    torch.manual_seed(0)
+    batch = torch.rand(4, 1, 8, 8) * 2 - 1
+    a, b = ViewMaker((1, 8, 8))(batch)
+    assert a.shape == batch.shape and not torch.allclose(a, b)
+    assert a.min() >= -1 and a.max() <= 1

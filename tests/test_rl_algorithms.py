@@ -134,3 +134,15 @@ def test_checkpoint_restores_the_learned_weights(tmp_path):
         assert second.step()["env_steps"] > 1500, "the env-step counter continues from the checkpoint"
     finally:
         second.close()
+
+
+def test_acrobot_runs_with_three_actions():
+    experiment = RLExperiment(config(algorithm="double_dqn", env="Acrobot-v1", env_steps_per_iteration=600,
+                                     learning_starts=200, epsilon_timesteps=500))
+    try:
+        module = experiment.algo.get_module()
+        assert module.action_space.n == 3 and module.observation_space.shape == (6,)
+        metrics = experiment.step()
+        assert metrics["env_steps"] >= 600 and "train/td_loss" in metrics
+    finally:
+        experiment.close()
