@@ -89,9 +89,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
 
 def comparison_plots(client, view: SweepView, rows: list[TrialRow], directory) -> list:
     """curves.png: the sweep metric of every trial over iterations; by_<param>.png: final metric against
@@ -182,3 +179,7 @@ def seed_aggregate(view: SweepView, rows: list[TrialRow], directory) -> list:
     fig.savefig(directory / "aggregate.png", dpi=100)
     plt.close(fig)
     return [directory / "aggregate.md", directory / "aggregate.png"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -99,6 +99,12 @@ def test_two_trial_sweep_lands_in_mlflow(tmp_path, mlflow_server):
         assert reported[run_id]["iterations"] == "2" and reported[run_id]["status"] == "finished"
     assert [r["mlflow_run_id"] for r in rows] == list(reported), "same order: best first"
 
+    relogged = subprocess.run([sys.executable, "-m", "orchestration.report", "two-trials", "--tracking-uri",
+                               mlflow_server.uri, "--log"], capture_output=True, text=True, cwd=tmp_path,
+                              env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    assert relogged.returncode == 0, relogged.stderr
+    assert parent_files <= {a.path for a in client.list_artifacts(parent.info.run_id, "results")}
+
 
 def test_asha_stops_bad_trials_early(tmp_path, mlflow_server):
     write_space(tmp_path, """
