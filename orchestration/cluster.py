@@ -63,12 +63,9 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def _answers(uri: str) -> bool:
-    import requests
+    from orchestration.tracking import server_health
 
-    try:
-        return requests.get(uri.rstrip("/") + "/health", timeout=3).status_code == 200
-    except requests.RequestException:
-        return False
+    return server_health(uri, timeout=3) is None
 
 
 def tracking_uri_for_workers(uri: str, address: str | None, node_ip: str, answers=_answers) -> str:

@@ -140,15 +140,25 @@ def comparison_plots(client, view: SweepView, rows: list[TrialRow], directory) -
     return paths
 
 
-def log_report(client, parent_run_id: str, view: SweepView, rows: list[TrialRow]) -> None:
-    """Write the table and the comparison plots to the parent run under results/."""
-    import tempfile
-
+def log_table(client, parent_run_id: str, view, rows: list[TrialRow]) -> None:
+    """results/results.csv and results/results.md in the parent run (`view`: a SweepView or SweepSpec)."""
     client.log_text(parent_run_id, to_csv(rows, view), "results/results.csv")
     client.log_text(parent_run_id, to_markdown(rows, view), "results/results.md")
+
+
+def log_plots(client, parent_run_id: str, view, rows: list[TrialRow]) -> None:
+    """The comparison plots, from the runs' MLflow histories, into the parent run's results/."""
+    import tempfile
+
     with tempfile.TemporaryDirectory() as tmp:
         for path in comparison_plots(client, view, rows, tmp):
             client.log_artifact(parent_run_id, str(path), "results")
+
+
+def log_report(client, parent_run_id: str, view: SweepView, rows: list[TrialRow]) -> None:
+    """Write the table and the comparison plots to the parent run under results/."""
+    log_table(client, parent_run_id, view, rows)
+    log_plots(client, parent_run_id, view, rows)
 
 
 def seed_aggregate(view: SweepView, rows: list[TrialRow], directory) -> list:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sys
-import tempfile
 
 from orchestration.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TRIALS_FAILED
 from orchestration.search_space import SweepSpec
-from orchestration.summary import collect_rows, load_analysis, to_csv, to_markdown, to_text, ui_hint
+from orchestration.report import log_plots, log_table
+from orchestration.summary import collect_rows, load_analysis, to_text, ui_hint
 
 
 def parent_params(spec: SweepSpec, options, args) -> dict:
@@ -29,8 +29,7 @@ def finish_sweep(results, spec: SweepSpec, tracking, args, name: str) -> int:
     interrupted = any(r.outcome == "interrupted" for r in rows)
     tracking.finalize_trials({r.trial_id: r for r in rows})
 
-    tracking.log_text(to_csv(rows, spec), "results/results.csv")
-    tracking.log_text(to_markdown(rows, spec), "results/results.md")
+    log_table(tracking.client, tracking.parent_run_id, spec, rows)
     scored = [r for r in rows if r.final is not None]
     best = scored[0] if scored else None
     if best:
@@ -40,12 +39,7 @@ def finish_sweep(results, spec: SweepSpec, tracking, args, name: str) -> int:
             tracking.set_tag(f"sweep.best.{key}", value)
     tracking.set_tag("sweep.trials", len(rows))
     try:  # plots come from what MLflow holds, like `python -m orchestration.report`
-        from orchestration.report import SweepView, comparison_plots
-
-        view = SweepView(spec.metric, spec.mode, spec.swept_keys)
-        with tempfile.TemporaryDirectory() as tmp:
-            for path in comparison_plots(tracking.client, view, rows, tmp):
-                tracking.log_artifact(path, "results")
+        log_plots(tracking.client, tracking.parent_run_id, spec, rows)
     except Exception as err:  # a plotting problem must not cost the sweep its summary
         print(f"[sweep] warning: comparison plots failed: {err}", file=sys.stderr)
     tracking.set_tag("sweep.errored_trials", errors)

@@ -38,18 +38,24 @@ def resolve_tracking_uri(cli_value: str | None) -> str:
     return uri
 
 
+def server_health(uri: str, timeout: float = 5.0) -> str | None:
+    """None when the MLflow server at `uri` answers /health, else why not (one line)."""
+    import requests
+
+    try:
+        response = requests.get(uri.rstrip("/") + "/health", timeout=timeout)
+    except requests.RequestException as err:
+        return f"is unreachable: {type(err).__name__}"
+    return None if response.status_code == 200 else f"answered /health with HTTP {response.status_code}"
+
+
 def check_tracking_uri(uri: str, timeout: float = 5.0) -> None:
     """Fail fast, in one line, when the tracking store cannot be reached or written."""
     scheme = urlparse(uri).scheme
     if scheme in ("http", "https"):
-        import requests
-
-        try:
-            response = requests.get(uri.rstrip("/") + "/health", timeout=timeout)
-        except requests.RequestException as err:
-            raise SweepError(f"MLflow tracking URI {uri} is unreachable: {type(err).__name__}") from None
-        if response.status_code != 200:
-            raise SweepError(f"MLflow tracking URI {uri} answered /health with HTTP {response.status_code}")
+        problem = server_health(uri, timeout)
+        if problem:
+            raise SweepError(f"MLflow tracking URI {uri} {problem}")
     elif scheme == "sqlite":
         folder = Path(uri[len("sqlite:///"):]).parent
         if not folder.is_dir():
@@ -140,9 +146,6 @@ class SweepTracking:
 
     def log_text(self, text: str, artifact_file: str) -> None:
         self.client.log_text(self.parent_run_id, text, artifact_file)
-
-    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
-        self.client.log_artifact(self.parent_run_id, str(path), artifact_path)
 
     def log_metrics(self, metrics: dict) -> None:
         from mlflow.entities import Metric

@@ -1,4 +1,5 @@
-"""Sampling from RLlib's EnvRunners in parallel, and flattening episode fragments into arrays."""
+"""Our side of RLlib's data flow: sample EnvRunners in parallel, flatten episode fragments into arrays,
+hand arrays to the Learners and push the new weights back."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import tree
 
 from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
-from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS
+from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, LEARNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
 
 
 def sample_fragments(algorithm, num_timesteps: int | None = None, num_episodes: int | None = None) -> list:
@@ -33,3 +34,14 @@ def learner_batch(arrays: dict[str, np.ndarray]) -> MultiAgentBatch:
     SampleBatch would reach the loss as numpy in RLlib 2.60)."""
     batch = SampleBatch(arrays)
     return MultiAgentBatch({DEFAULT_MODULE_ID: batch}, env_steps=len(batch))
+
+
+def learn_and_sync(algorithm, arrays: dict[str, np.ndarray], **update_kwargs) -> None:
+    """One LearnerGroup update on `arrays` (minibatching via update_kwargs), its metrics aggregated,
+    then the new weights pushed to every EnvRunner: the end of each of our training steps."""
+    steps = algorithm.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0)
+    results = algorithm.learner_group.update(batch=learner_batch(arrays),
+                                             timesteps={NUM_ENV_STEPS_SAMPLED_LIFETIME: steps}, **update_kwargs)
+    algorithm.metrics.aggregate(results, key=LEARNER_RESULTS)
+    algorithm.env_runner_group.sync_weights(from_worker_or_learner_group=algorithm.learner_group,
+                                            inference_only=True)

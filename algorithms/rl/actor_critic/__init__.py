@@ -15,9 +15,8 @@ import numpy as np
 from ray.rllib.algorithms import Algorithm
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
-from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, LEARNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
 
-from algorithms.rl.sampling import fragment_arrays, learner_batch, sample_fragments
+from algorithms.rl.sampling import fragment_arrays, learn_and_sync, sample_fragments
 
 
 class A2CConfig(AlgorithmConfig):
@@ -94,9 +93,4 @@ class A2C(Algorithm):
         else:
             envs = max(1, config.num_env_runners) * config.num_envs_per_env_runner
             episodes = sample_fragments(self, num_timesteps=config.rollout_fragment_length * envs)
-        results = self.learner_group.update(
-            batch=learner_batch(rollout_batch(episodes)),
-            timesteps={NUM_ENV_STEPS_SAMPLED_LIFETIME: self.metrics.peek(
-                (ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0)})
-        self.metrics.aggregate(results, key=LEARNER_RESULTS)
-        self.env_runner_group.sync_weights(from_worker_or_learner_group=self.learner_group, inference_only=True)
+        learn_and_sync(self, rollout_batch(episodes))

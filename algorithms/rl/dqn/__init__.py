@@ -10,10 +10,9 @@ from typing_extensions import Self
 from ray.rllib.algorithms import Algorithm
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
-from ray.rllib.utils.metrics import (ENV_RUNNER_RESULTS, LEARNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME)
 
 from algorithms.rl.replay import ReplayBuffer
-from algorithms.rl.sampling import fragment_arrays, learner_batch, sample_fragments
+from algorithms.rl.sampling import fragment_arrays, learn_and_sync, sample_fragments
 from algorithms.rl.targets import n_step_transitions
 
 
@@ -98,9 +97,4 @@ class DQN(Algorithm):
             return
         batch_size = config.train_batch_size_per_learner
         batch = self.replay.sample(batch_size * config.updates_per_rollout)
-        results = self.learner_group.update(
-            batch=learner_batch(batch), minibatch_size=batch_size, num_epochs=1, shuffle_batch_per_epoch=False,
-            timesteps={NUM_ENV_STEPS_SAMPLED_LIFETIME: self.metrics.peek(
-                (ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0)})
-        self.metrics.aggregate(results, key=LEARNER_RESULTS)
-        self.env_runner_group.sync_weights(from_worker_or_learner_group=self.learner_group, inference_only=True)
+        learn_and_sync(self, batch, minibatch_size=batch_size, num_epochs=1, shuffle_batch_per_epoch=False)
