@@ -1,0 +1,72 @@
+"""What every benchmark shares: the repo on sys.path, the machine it ran on, and one JSON file per benchmark.
+
+Each script writes `bench/results/<name>.json` holding its command line, the machine and its numbers;
+`bench/report.py` renders all of them into BENCHMARKS.md, so the numbers there are never typed by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def machine() -> dict:
+    import torch
+
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)}
+
+
+def command() -> str:
+    script = Path(sys.argv[0]).resolve().relative_to(ROOT)
+    return " ".join(["python", str(script), *map(shlex.quote, sys.argv[1:])])
+
+
+def write_result(name: str, result: dict) -> Path:
+    """Save one benchmark's numbers with the command that produced them."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    payload = {"benchmark": name, "command": command(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+               "machine": machine(), **result}
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"wrote {path.relative_to(ROOT)}")
+    return path
+
+
+def median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def run_sweep(space: Path | str, workdir: Path, name: str, *extra: str) -> tuple[float, Path]:
+    """`python -m orchestration.sweep` as a user runs it (embedded MLflow on SQLite in workdir);
+    returns its wall time and the Tune experiment directory."""
+    import subprocess
+
+    cmd = [sys.executable, "-m", "orchestration.sweep", str(space), "--name", name,
+           "--storage-path", str(workdir / "ray_results"), "--tracking-uri", f"sqlite:///{workdir / 'mlflow.db'}",
+           *extra]
+    print("$", " ".join(cmd), flush=True)
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start, workdir / "ray_results" / name
+
+
+def sweep_rows(space: Path | str, experiment_dir: Path):
+    """The sweep's trials as the end-of-sweep table sees them (config, final metric, iterations, time)."""
+    from orchestration.search_space import load_sweep
+    from orchestration.summary import collect_rows, load_analysis
+
+    spec = load_sweep(str(space))
+    return spec, collect_rows(load_analysis(str(experiment_dir)), spec)

@@ -1,0 +1,166 @@
+"""Render BENCHMARKS.md from bench/results/*.json, so every number there comes from a run's own output.
+
+    python bench/report.py
+"""
+
+from __future__ import annotations
+
+import json
+
+from common import RESULTS, ROOT
+
+
+def load(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
+
+
+def verdict(value: float, target: float, higher_is_better: bool = True) -> str:
+    met = value >= target if higher_is_better else value < target
+    return "**met**" if met else "**missed**"
+
+
+def ran(result: dict) -> str:
+    m = result["machine"]
+    where = m["cuda"] or f"{m['cpus']} CPU cores, no GPU"
+    return f"Command: `{result['command']}` ({result['date']}; {where}, torch {m['torch']})."
+
+
+def rl_section(name: str, ours: str, theirs: str, title: str, target: float | None) -> list[str]:
+    result = load(name)
+    if result is None:
+        return [f"### {title}", "", f"Not run yet: `python bench/rl.py --parts {name[3:]}`.", ""]
+    s = result["summary"]
+    rows = [[n, s[n]["solved"], f"{s[n]['median_wall_s_to_475']:.1f}", f"{s[n]['median_env_steps_to_475']:,.0f}",
+             f"{s[n]['median_env_steps_per_s']:,.0f}"] for n in (ours, theirs)]
+    runs = [[r["name"], r["seed"], "yes" if r["solved"] else "no (capped)", f"{r['wall_s_to_475']:.1f}",
+             f"{r['env_steps_to_475']:,}", f"{r['env_steps_per_s']:,.0f}"] for r in result["runs"]]
+    out = [f"### {title}", "", ran(result), "",
+           table(["algorithm", "solved", "median wall s to 475", "median env steps to 475", "median env steps/s"],
+                 rows), "",
+           f"- Wall time to 475: {theirs} / {ours} = **{s['wall_time_ratio']:.2f}x**"
+           + (f" (target >= {target:g}x: {verdict(s['wall_time_ratio'], target)})" if target else ""),
+           f"- Throughput (env steps/s): **{s['throughput_ratio']:.2f}x**",
+           f"- Sample efficiency (env steps to 475, {theirs} / {ours}): **{s['sample_efficiency_ratio']:.2f}x**",
+           "", "<details><summary>Per seed</summary>", "",
+           table(["algorithm", "seed", "solved", "wall s to 475", "env steps to 475", "env steps/s"], runs), "",
+           "</details>", ""]
+    return out
+
+
+def cross_section() -> list[str]:
+    """The issue's target compares our RL algorithms with RLlib's built-in DQN: the fastest of ours too."""
+    dqn, a2c = load("rl_dqn"), load("rl_a2c")
+    if dqn is None or a2c is None:
+        return []
+    builtin = dqn["summary"]["rllib_dqn"]["median_wall_s_to_475"]
+    rows = [[name, f"{s[name]['median_wall_s_to_475']:.1f}", f"{builtin / s[name]['median_wall_s_to_475']:.1f}x"]
+            for s, name in ((dqn["summary"], "ours_dqn"), (a2c["summary"], "ours_a2c"), (a2c["summary"], "rllib_ppo"))]
+    return ["### Against RLlib's built-in DQN (the 5x target)", "",
+            table(["algorithm", "median wall s to 475", "built-in DQN / this"], rows), ""]
+
+
+def scaling_section() -> list[str]:
+    result = load("rl_scaling")
+    if result is None:
+        return ["### Rollout scaling", "", "Not run yet: `python bench/rl.py --parts scaling`.", ""]
+    rows = [[r["env_runners"], f"{r['train_env_steps_per_s']:,.0f}", f"{r['train_speedup']:.2f}x",
+             f"{r['sample_env_steps_per_s']:,.0f}", f"{r['sample_speedup']:.2f}x"] for r in result["rows"]]
+    return ["### Rollout scaling: our A2C with 1, 2 and 4 remote EnvRunners (8 envs each)", "", ran(result), "",
+            table(["EnvRunners", "training env steps/s", "speed-up", "sampling-only env steps/s", "speed-up"], rows),
+            ""]
+
+
+def diffusion_section() -> list[str]:
+    result = load("diffusion")
+    if result is None:
+        return ["## Diffusion", "", "Not run yet: `python bench/diffusion.py`.", ""]
+    rows = [[name, f"{r['parameters']:,}", f"{r['images_per_s']:,.0f}", f"{r['steps_in_budget']:,}",
+             r["fid_untrained"], r["fid"]] for name, r in result["rows"].items()]
+    return ["## Diffusion: our DDPM U-Net vs HuggingFace diffusers (UNet2DModel + DDPMScheduler)", "", ran(result), "",
+            table(["implementation", "parameters", "train images/s", f"steps in {result['train_seconds']:g} s",
+                   "eval/fid untrained", f"eval/fid after {result['train_seconds']:g} s"], rows), "",
+            (f"- Throughput ours / diffusers: **{result['throughput_ratio']:.2f}x** "
+            f"({result['threads']} torch thread, batch 128, 8x8 digits)."),
+            f"- FID floor (500 real images vs the data set): {result['fid_real_floor']}.", ""]
+
+
+def overhead_section() -> list[str]:
+    result = load("sweep_overhead")
+    if result is None:
+        return ["## Sweep overhead", "", "Not run yet: `python bench/sweep_overhead.py`.", ""]
+    r = result
+    return ["## Sweep overhead: Tune + MLflow vs the same trials back to back", "", ran(r), "",
+            table(["", "wall s", "per trial s"],
+                  [[f"sweep ({r['trials']} trials, 1 at a time)", r["sweep_wall_s"],
+                    f"{r['sweep_wall_s'] / r['trials']:.1f}"],
+                   ["back to back in one process", r["back_to_back_wall_s"],
+                    f"{r['back_to_back_wall_s'] / r['trials']:.1f}"]]), "",
+            (f"- Overhead per trial: **{r['overhead_per_trial_s']:.1f} s = {r['overhead_per_trial_pct']:.1f}%** "
+            f"(target < 10%: {verdict(r['overhead_per_trial_pct'], 10, higher_is_better=False)})."),
+            (f"- Inside the trials (Tune's time_total_s, {r['in_trial_step_s']} s, vs the same steps in one process, "
+            f"{r['in_process_step_s']} s): {r['in_trial_overhead_pct']:+.1f}%; the rest is starting Ray and the "
+            "trial actors, checkpoints, artifacts and the end-of-sweep report."), ""]
+
+
+def asha_section() -> list[str]:
+    result = load("asha_vs_grid")
+    if result is None:
+        return ["## ASHA vs full grid", "", "Not run yet: `python bench/asha_vs_grid.py`.", ""]
+    g, a = result["grid"], result["asha_run"]
+    rows = [[label, r["trials"], r["finished_trials"], r["trial_iterations"], r["trial_seconds"], r["wall_s"],
+             ", ".join(f"{k}={v}" for k, v in r["best_config"].items()), r["best_metric"]]
+            for label, r in (("grid", g), ((f"ASHA (grace {result['asha']['grace_period']}, "
+                                           f"reduction {result['asha']['reduction_factor']})"), a))]
+    return ["## ASHA vs the full grid, to the same best configuration", "", ran(result), "",
+            table(["scheduler", "trials", "run to the end", "trial iterations", "trial seconds", "wall s",
+                   "best configuration", "best eval/fid"], rows), "",
+            f"- Same best configuration: **{'yes' if result['same_best_config'] else 'no'}**.",
+            (f"- Saving: **{result['saving_iterations']:.2f}x** in trial iterations, "
+            f"**{result['saving_trial_seconds']:.2f}x** in trial seconds, **{result['saving_wall']:.2f}x** in wall time "
+            f"(target >= 2x: {verdict(result['saving_trial_seconds'], 2.0)})."), ""]
+
+
+def memory_section() -> list[str]:
+    result = load("memory_diffusion")
+    if result is None:
+        return ["## Memory", "", "Not run yet: `python bench/memory.py`.", ""]
+    r = result
+    shortened = f" with {', '.join(r['overrides'])}" if r.get("overrides") else ""
+    return [f"## Memory: peak of the default sweep (`python -m orchestration.sweep diffusion`{shortened})", "",
+            ran(r), "",
+            table(["whole process tree, summed RSS", "summed PSS", "driver RSS", "largest process RSS",
+                   "processes", "sweep wall s"],
+                  [[f"{r['peak_tree_rss_gb']} GB", f"{r['peak_tree_pss_gb']} GB", f"{r['peak_driver_rss_gb']} GB",
+                    f"{r['peak_largest_process_rss_gb']} GB ({r['largest_process']})", r["peak_processes"],
+                    r["wall_s"]]]), "",
+            ("RSS counts pages shared between processes (torch's libraries, Ray's object store) once per "
+            "process; PSS divides them among their sharers, so it is the better figure for what the sweep needs."),
+            ""]
+
+
+def main() -> None:
+    parts = ["# Benchmarks", "",
+             ("Generated by `python bench/report.py` from `bench/results/*.json`; each section names the command "
+             "that produced it. `bash bench/run_all.sh` reruns everything (about 90 minutes on 2 cores). "
+             "These are benchmarks, not tests: they take minutes to hours and their numbers depend on the machine."),
+             "", "## Deep RL on CartPole-v1", "",
+             ("Time to solve = until RLlib's smoothed return (mean of the last 20 episodes) reaches 475; medians "
+             "over seeds. Every run is one process with one torch thread, sampling with 8 vectorised envs in the "
+             "local EnvRunner; `bench/rl.py`'s docstring lists the matched hyperparameters."), "",
+             *rl_section("rl_dqn", "ours_dqn", "rllib_dqn", "Our DQN vs RLlib's built-in DQN (matched settings)", 5.0),
+             *rl_section("rl_a2c", "ours_a2c", "rllib_ppo", "Our A2C vs RLlib's PPO (its tuned CartPole settings)",
+                         None),
+             *cross_section(),
+             *scaling_section(), *diffusion_section(), *overhead_section(), *asha_section(), *memory_section()]
+    (ROOT / "BENCHMARKS.md").write_text("\n".join(parts).rstrip() + "\n")
+    print("wrote BENCHMARKS.md")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Every benchmark, one after another (they must not share the CPUs), then BENCHMARKS.md.
+# About 90 minutes on 2 cores. Needs the project installed plus diffusers: pip install -e ".[bench]"
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python bench/rl.py
+python bench/diffusion.py
+python bench/sweep_overhead.py
+python bench/asha_vs_grid.py
+python bench/memory.py
+python bench/report.py

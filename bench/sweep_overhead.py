@@ -1,0 +1,105 @@
+"""Benchmark (not a test): what Tune + MLflow cost per trial.
+
+Runs the trials of a grid search space twice: (1) as a sweep, `python -m orchestration.sweep SPACE
+--max-concurrent 1` with MLflow on SQLite (params, per-iteration metrics, artifacts, checkpoints
+every iteration); (2) back to back in one plain Python process that builds each trial's Experiment and
+does the same work (steps, evaluation, sample grids, final checkpoint) with no Ray and no MLflow.
+Both run one trial at a time with one torch thread, and both wall times include interpreter start-up.
+
+Overhead per trial = (sweep wall - back-to-back wall) / trials, also as a share of a back-to-back
+trial. The in-trial part (time Tune measured inside the trials vs the same work in one process)
+separates what MLflow logging and checkpoints cost from what starting Ray and trial actors costs.
+
+    python bench/sweep_overhead.py                     # bench/spaces/overhead.yaml: 3 default diffusion trials
+    python bench/sweep_overhead.py --space search_spaces/rl.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, run_sweep, sweep_rows, write_result
+
+
+def grid_configs(space: str) -> list[dict]:
+    """The trial configs a grid sweep expands to, with the family's defaults filled in."""
+    from orchestration.search_space import load_sweep
+
+    spec = load_sweep(space)
+    constants = {k: v["value"] for k, v in spec.parameters.items() if "value" in v}
+    swept = {k: v["values"] for k, v in spec.parameters.items() if "values" in v}
+    return [spec.family.resolve({**constants, **dict(zip(swept, combo))})
+            for combo in itertools.product(*swept.values())] * spec.num_samples
+
+
+def back_to_back(space: str) -> list[dict]:
+    """Each trial's work in this process, without Ray or MLflow: per-trial seconds in all and in step()."""
+    import torch
+
+    from orchestration.search_space import load_sweep
+
+    torch.set_num_threads(1)
+    family = load_sweep(space).family
+    times = []
+    for config in grid_configs(space):
+        start, in_step = time.perf_counter(), 0.0
+        with tempfile.TemporaryDirectory() as tmp:
+            experiment = family.build_experiment(config)
+            experiment.describe()
+            experiment.write_artifacts(Path(tmp), final=False)
+            for _ in range(int(config[family.budget_param])):
+                step_start = time.perf_counter()
+                experiment.step()
+                in_step += time.perf_counter() - step_start
+            experiment.write_artifacts(Path(tmp), final=True)
+            experiment.save(Path(tmp))
+            getattr(experiment, "close", lambda: None)()
+        times.append({"total_s": time.perf_counter() - start, "step_s": in_step})
+        print(f"  trial {len(times)}: {times[-1]}", flush=True, file=sys.stderr)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--space", default=str(ROOT / "bench" / "spaces" / "overhead.yaml"))
+    parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.in_process:  # the child process of part (2)
+        print(json.dumps(back_to_back(args.space)))
+        return
+
+    with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
+        sweep_wall, experiment_dir = run_sweep(args.space, Path(tmp), "overhead", "--max-concurrent", "1",
+                                               "--num-cpus", "2")
+        _, rows = sweep_rows(args.space, experiment_dir)
+    print(f"sweep: {sweep_wall:.1f} s", flush=True)
+    start = time.perf_counter()
+    child = subprocess.run([sys.executable, __file__, "--space", args.space, "--in-process"], cwd=ROOT, check=True,
+                           capture_output=True, text=True)
+    plain_wall = time.perf_counter() - start
+    plain_trials = json.loads(child.stdout.strip().splitlines()[-1])
+    print(f"back to back: {plain_wall:.1f} s", flush=True)
+
+    n = len(plain_trials)
+    in_trial = sum(r.wall_s for r in rows)  # Tune's time_total_s: the trials' step() calls
+    in_process_steps = sum(t["step_s"] for t in plain_trials)
+    per_trial = (sweep_wall - plain_wall) / n
+    write_result("sweep_overhead", {
+        "space": str(Path(args.space).resolve().relative_to(ROOT)), "trials": n,
+        "sweep_wall_s": round(sweep_wall, 1), "back_to_back_wall_s": round(plain_wall, 1),
+        "overhead_per_trial_s": round(per_trial, 2),
+        "overhead_per_trial_pct": round(100 * per_trial / (plain_wall / n), 1),
+        "in_trial_step_s": round(in_trial, 1), "in_process_step_s": round(in_process_steps, 1),
+        "in_trial_overhead_pct": round(100 * (in_trial / in_process_steps - 1), 1),
+        "trials_finished": sum(r.outcome == "finished" for r in rows)})
+
+
+if __name__ == "__main__":
+    main()
