@@ -54,6 +54,7 @@ def run_sweep(space: Path | str, workdir: Path, name: str, *extra: str) -> tuple
     returns its wall time and the Tune experiment directory."""
     import subprocess
 
+    workdir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "orchestration.sweep", str(space), "--name", name,
            "--storage-path", str(workdir / "ray_results"), "--tracking-uri", f"sqlite:///{workdir / 'mlflow.db'}",
            *extra]

@@ -1,7 +1,7 @@
 """Benchmark (not a test): peak memory of a default sweep, Ray's processes included.
 
 Starts `python -m orchestration.sweep SWEEP` (default: diffusion, the README's first command) and
-samples its whole process tree twice a second: the driver, the Ray processes it starts (GCS, raylet,
+samples its whole process tree (from /proc, Linux) twice a second: the driver, the Ray processes it starts (GCS, raylet,
 dashboard, log monitor) and the trial workers under the raylet. Reports the peak of the summed RSS
 (counts shared pages once per process, so it overstates) and of the summed PSS (shares them out,
 the better estimate of what the sweep really occupies), plus the driver's and the largest process's peaks.
@@ -19,12 +19,20 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
 from common import ROOT, write_result
 
 
+def proc_status(pid: int) -> dict[str, str]:
+    """/proc/PID/status as a dict (Linux); empty if the process is gone."""
+    try:
+        return dict(line.split(":\t", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                    if ":\t" in line)
+    except OSError:
+        return {}
+
+
 def pss_kb(pid: int) -> int:
-    """Proportional set size from /proc (Linux); 0 if the process is gone."""
+    """Proportional set size from /proc/PID/smaps_rollup; 0 if the process is gone."""
     try:
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
             if line.startswith("Pss:"):
@@ -34,23 +42,30 @@ def pss_kb(pid: int) -> int:
     return 0
 
 
-def sample_tree(root: psutil.Process) -> dict:
-    procs = [root]
-    try:
-        procs += root.children(recursive=True)
-    except psutil.NoSuchProcess:
+def process_tree(root: int) -> dict[int, dict[str, str]]:
+    """root and all its descendants, by parent pid."""
+    status = {int(p.name): proc_status(int(p.name)) for p in Path("/proc").iterdir() if p.name.isdigit()}
+    children: dict[int, list[int]] = {}
+    for pid, st in status.items():
+        if "PPid" in st:
+            children.setdefault(int(st["PPid"]), []).append(pid)
+    tree, todo = {}, [root]
+    while todo:
+        pid = todo.pop()
+        if status.get(pid):
+            tree[pid] = status[pid]
+            todo += children.get(pid, [])
+    return tree
+
+
+def sample_tree(root: int) -> dict:
+    tree = process_tree(root)
+    rss = {pid: int(st.get("VmRSS", "0 kB").split()[0]) * 1024 for pid, st in tree.items()}
+    if not rss:
         return {}
-    rss, names = {}, {}
-    for proc in procs:
-        try:
-            rss[proc.pid] = proc.memory_info().rss
-            names[proc.pid] = proc.name()
-        except psutil.NoSuchProcess:
-            continue
-    pss = sum(pss_kb(pid) for pid in rss) * 1024
-    largest = max(rss, key=rss.get) if rss else None
-    return {"rss": sum(rss.values()), "pss": pss, "driver_rss": rss.get(root.pid, 0), "processes": len(rss),
-            "largest_rss": rss.get(largest, 0), "largest_name": names.get(largest, "")}
+    largest = max(rss, key=rss.get)
+    return {"rss": sum(rss.values()), "pss": sum(pss_kb(pid) for pid in rss) * 1024, "driver_rss": rss.get(root, 0),
+            "processes": len(rss), "largest_rss": rss[largest], "largest_name": tree[largest].get("Name", "").strip()}
 
 
 def main() -> None:
@@ -67,7 +82,7 @@ def main() -> None:
         print("$", " ".join(cmd), flush=True)
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)
-        root, peak = psutil.Process(proc.pid), {}
+        root, peak = proc.pid, {}
         while proc.poll() is None:
             sample = sample_tree(root)
             for key, value in sample.items():

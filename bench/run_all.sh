@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every benchmark, one after another (they must not share the CPUs), then BENCHMARKS.md.
-# About 90 minutes on 2 cores. Needs the project installed plus diffusers: pip install -e ".[bench]"
+# About an hour on 2 cores. Needs the project installed plus diffusers: pip install -e ".[bench]"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python bench/rl.py
