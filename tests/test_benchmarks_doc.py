@@ -1,0 +1,29 @@
+"""BENCHMARKS.md is generated: it must match what bench/report.py renders from bench/results/*.json,
+so no number in it can be edited by hand or left behind when a benchmark is rerun."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_benchmarks_md_is_rendered_from_the_committed_results(tmp_path):
+    committed = (ROOT / "BENCHMARKS.md").read_text()
+    subprocess.run([sys.executable, "bench/report.py"], cwd=ROOT, check=True, capture_output=True)
+    try:
+        assert (ROOT / "BENCHMARKS.md").read_text() == committed, "BENCHMARKS.md is stale: run python bench/report.py"
+    finally:
+        (ROOT / "BENCHMARKS.md").write_text(committed)
+
+
+def test_every_result_names_the_command_that_produced_it():
+    results = sorted((ROOT / "bench" / "results").glob("*.json"))
+    assert {p.stem for p in results} >= {"rl_dqn", "rl_a2c", "rl_scaling", "diffusion", "sweep_overhead",
+                                          "asha_vs_grid", "memory_diffusion"}
+    for path in results:
+        result = json.loads(path.read_text())
+        script = result["command"].split()[1]
+        assert result["command"].startswith("python bench/") and (ROOT / script).exists(), path.name
+        assert result["machine"]["cpus"] >= 1 and result["date"], path.name
