@@ -49,15 +49,19 @@ def median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
+def sweep_command(space: Path | str, workdir: Path, *extra: str) -> list[str]:
+    """`python -m orchestration.sweep` as a user runs it, with its Tune state and embedded MLflow (SQLite)
+    kept in workdir."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    return [sys.executable, "-m", "orchestration.sweep", str(space), "--storage-path", str(workdir / "ray_results"),
+            "--tracking-uri", f"sqlite:///{workdir / 'mlflow.db'}", *extra]
+
+
 def run_sweep(space: Path | str, workdir: Path, name: str, *extra: str) -> tuple[float, Path]:
-    """`python -m orchestration.sweep` as a user runs it (embedded MLflow on SQLite in workdir);
-    returns its wall time and the Tune experiment directory."""
+    """Run a sweep to the end; returns its wall time and the Tune experiment directory."""
     import subprocess
 
-    workdir.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "orchestration.sweep", str(space), "--name", name,
-           "--storage-path", str(workdir / "ray_results"), "--tracking-uri", f"sqlite:///{workdir / 'mlflow.db'}",
-           *extra]
+    cmd = sweep_command(space, workdir, "--name", name, *extra)
     print("$", " ".join(cmd), flush=True)
     start = time.perf_counter()
     subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)

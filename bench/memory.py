@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, write_result
+from common import ROOT, sweep_command, write_result
 
 
 def proc_status(pid: int) -> dict[str, str]:
@@ -76,9 +75,7 @@ def main() -> None:
     args = parser.parse_args()
     gb = 2**30
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
-        cmd = [sys.executable, "-m", "orchestration.sweep", args.sweep, "--storage-path", f"{tmp}/ray_results",
-               "--tracking-uri", f"sqlite:///{tmp}/mlflow.db",
-               *(arg for kv in args.set for arg in ("--set", kv))]
+        cmd = sweep_command(args.sweep, Path(tmp), *(arg for kv in args.set for arg in ("--set", kv)))
         print("$", " ".join(cmd), flush=True)
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)
