@@ -197,9 +197,10 @@ class TrialRun:
         if found:
             self.run_id = found[0].info.run_id
             self.resumed = True
-            # FAILED: the last attempt raised; RUNNING: it died with its process or node. Either way Tune
-            # is retrying this trial from its last checkpoint (a --resume finds it KILLED instead).
-            if found[0].info.status in ("FAILED", "RUNNING"):
+            # FAILED: the last attempt raised; RUNNING: it died with its process or node; FINISHED: it died
+            # after its last step but before Tune heard of it. Either way Tune is retrying this trial from
+            # its last checkpoint (a --resume finds it KILLED instead).
+            if found[0].info.status in ("FAILED", "RUNNING", "FINISHED"):
                 retries = int(found[0].data.tags.get("sweep.retries", "0")) + 1
                 self.client.set_tag(self.run_id, "sweep.retries", str(retries))
             self.client.update_run(self.run_id, status="RUNNING")

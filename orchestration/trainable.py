@@ -1,7 +1,10 @@
 """The one Tune Trainable for every family: drives an Experiment and mirrors it into MLflow.
 
+A trial that runs its full budget logs its final artifacts inside its last `step`, before Tune hears
+that it is done: if its node dies before that, Tune retries it, so a finished run always has them.
 A class Trainable (not a function) because Tune calls `cleanup` when ASHA stops a trial early,
-which is where the final artifacts of such a trial are logged.
+which is where the final artifacts of such a trial are logged, and because `reset_config` lets Tune
+reuse one worker process for trial after trial (`reuse_actors`).
 """
 
 from __future__ import annotations
@@ -29,16 +32,26 @@ def where_am_i() -> dict:
 
 class SweepTrainable(tune.Trainable):
     def setup(self, config: dict, family_name: str, tracking: TrackingContext):
-        import torch
-
+        """Only remembers the trial. Its MLflow run and Experiment start at its first step or restore:
+        with `reuse_actors`, Tune may construct an actor for a trial and then discard it for a cached
+        one, and such an actor must leave no trace in MLflow."""
         self.family = load_family(family_name)
         self.resolved = self.family.resolve(config)
         self.max_iterations = int(self.resolved[self.family.budget_param])
+        self.tracking = tracking
+        self.experiment = self.run = None
+        self.started = self.failed = self.finished = False
+
+    def _start(self) -> None:
+        import torch
+
+        if self.started:
+            return
+        self.started = True
         # the trial's own bundle; other bundles belong to its actors (e.g. RLlib EnvRunners)
         cpus = self.trial_resources.head_cpus if self.trial_resources else 1
         torch.set_num_threads(max(1, int(cpus)))
-        self.failed = False
-        self.run = TrialRun(tracking, self.trial_id, self.trial_name, self.resolved)
+        self.run = TrialRun(self.tracking, self.trial_id, self.trial_name, self.resolved)
         self.run.set_tags(where_am_i())
         try:
             self.experiment = self.family.build_experiment(self.resolved)
@@ -50,15 +63,21 @@ class SweepTrainable(tune.Trainable):
             raise
 
     def step(self) -> dict:
+        self._start()
+        iteration = self.iteration + 1
+        done = iteration >= self.max_iterations
         try:
-            inject_failure(self.trial_name, self.iteration + 1)
+            inject_failure(self.trial_name, iteration)
             metrics = self.experiment.step()
+            self.run.log_metrics(metrics, step=iteration)
+            if done:
+                self._log_final()
+                self.run.finish("FINISHED")
+                self.finished = True
         except BaseException as err:
             self._fail(err)
             raise
-        iteration = self.iteration + 1
-        self.run.log_metrics(metrics, step=iteration)
-        return {**metrics, "mlflow_run_id": self.run.run_id, "done": iteration >= self.max_iterations}
+        return {**metrics, "mlflow_run_id": self.run.run_id, "done": done}
 
     def save_checkpoint(self, checkpoint_dir: str):
         self.experiment.save(Path(checkpoint_dir))
@@ -66,26 +85,35 @@ class SweepTrainable(tune.Trainable):
         return None
 
     def load_checkpoint(self, checkpoint_dir: str):
+        self._start()
         self.experiment.restore(Path(checkpoint_dir))
 
+    def reset_config(self, new_config: dict) -> bool:
+        """Tune's `reuse_actors`: end the previous trial as `cleanup` would, then set up the next one in
+        this same process, which saves a new worker process and its imports per trial."""
+        self.cleanup()
+        self.setup(new_config)  # `tune.with_parameters` wraps setup and passes the family and tracking again
+        return True
+
     def cleanup(self):
-        """Log the latest artifacts and checkpoint. Tune calls this when the trial completes, when a
-        scheduler stops it and when the sweep is interrupted; the run is closed here only in the first
-        case, and by the driver (which knows which case it was) otherwise."""
-        if self.failed or not hasattr(self, "experiment"):
+        """Tune calls this when the trial completes, when a scheduler stops it and when the sweep is
+        interrupted. In the last two cases the latest artifacts and checkpoint are logged here; the
+        driver, which knows which case it was, closes the run."""
+        if self.failed or not self.started:
             return
+        if not self.finished:
+            self._log_final()
+            self.run.flush()
+        self._close()
+
+    def _log_final(self) -> None:
         self._log_artifacts(final=True)
         with tempfile.TemporaryDirectory() as tmp:
             self.experiment.save(Path(tmp))
             self.run.log_artifacts(Path(tmp), "checkpoint")
-        if self.iteration >= self.max_iterations:
-            self.run.finish("FINISHED")
-        else:
-            self.run.flush()
-        self._close()
 
     def _close(self) -> None:
-        close = getattr(getattr(self, "experiment", None), "close", None)
+        close = getattr(self.experiment, "close", None)
         if close is not None:
             close()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,7 @@ class TuneOptions:
     max_concurrent: int | None = None
     max_failures: int = 0
     checkpoint_every: int = 1
+    reuse_actors: bool = True
     verbose: int = 1
 
 
@@ -38,6 +41,24 @@ def build_scheduler(spec: SweepSpec):
             grace_period=spec.scheduler.get("grace_period", 1),
             reduction_factor=spec.scheduler.get("reduction_factor", 2))
     return tune.schedulers.FIFOScheduler()
+
+
+def build_search_alg(spec: SweepSpec, seed: int = 0):
+    """Under ASHA, grid trials start in a seeded random order instead of Tune's nested-loop order.
+
+    Asynchronous successive halving promotes a trial when it is in the top 1/reduction_factor of the
+    trials that reached its rung *so far*, so the first trials to arrive are promoted against little
+    competition. In Tune's nested-loop order those trials differ in one parameter only and share the
+    first value of every other (all learning rates with the first schedule, say), so a whole slice
+    of the grid runs to the end however it scores."""
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    grid = {k: e["values"] for k, e in spec.parameters.items() if "values" in e}
+    if spec.scheduler["type"] != "asha" or spec.method != "grid" or not grid:
+        return None
+    points = [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())] * spec.num_samples
+    random.Random(seed).shuffle(points)
+    return BasicVariantGenerator(points_to_evaluate=points)
 
 
 def _short(value) -> str:
@@ -94,8 +115,9 @@ def build_tuner(spec: SweepSpec, context: TrackingContext, options: TuneOptions,
         trainable,
         param_space=spec.param_space(),
         tune_config=tune.TuneConfig(
-            metric=spec.metric, mode=spec.mode, num_samples=spec.num_samples,
+            metric=spec.metric, mode=spec.mode, num_samples=spec.num_samples, search_alg=build_search_alg(spec),
             scheduler=build_scheduler(spec), max_concurrent_trials=options.max_concurrent,
+            reuse_actors=options.reuse_actors,
             trial_name_creator=TrialNamer(spec.swept_keys), trial_dirname_creator=trial_dirname),
         run_config=tune.RunConfig(
             name=options.name, storage_path=str(options.storage_path), verbose=options.verbose,

@@ -55,6 +55,37 @@ def test_target_network_syncs_every_c_gradient_steps():
         algo.stop()
 
 
+def test_one_learner_update_takes_each_minibatch_as_a_gradient_step():
+    """DQNLearner._update runs the minibatches of one update back to back: the same weights as one
+    update per minibatch, in order."""
+    rng = np.random.default_rng(0)
+    batch = {"obs": rng.normal(size=(48, 4)).astype(np.float32), "actions": rng.integers(0, 2, 48),
+             "rewards": rng.normal(size=48).astype(np.float32), "next_obs": rng.normal(size=(48, 4)).astype(np.float32),
+             "discounts": np.full(48, 0.99, np.float32), "terminated": np.zeros(48, np.float32)}
+    weights = []
+    for chunks in ([slice(0, 48)], [slice(0, 16), slice(16, 32), slice(32, 48)]):
+        algo = build_config(config(train_batch_size=16, target_update_freq=1000, seed=0)).build_algo()
+        try:
+            learner = algo.learner_group._learner
+            for part in chunks:
+                algo.learner_group.update(batch=learner_batch({k: v[part] for k, v in batch.items()}))
+            assert learner.gradient_steps == 3
+            weights.append([p.detach().clone() for p in learner.module["default_policy"].unwrapped().q_net.parameters()])
+        finally:
+            algo.stop()
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(*weights))
+    assert not all(torch.equal(a, b) for a, b in zip(weights[0], initial_q_weights()))
+
+
+def initial_q_weights():
+    algo = build_config(config(train_batch_size=16, target_update_freq=1000, seed=0)).build_algo()
+    try:
+        return [p.detach().clone() for p in algo.learner_group._learner.module["default_policy"].unwrapped()
+                .q_net.parameters()]
+    finally:
+        algo.stop()
+
+
 @pytest.mark.parametrize("algorithm,lr,budget", [("dqn", 5e-4, 30_000), ("double_dqn", 5e-4, 30_000),
                                                  ("a2c", 2e-3, 80_000)])
 def test_learns_cartpole(algorithm, lr, budget):

@@ -128,3 +128,40 @@ def test_overrides_are_validated(tmp_path):
         spec.with_overrides({"timesteps": 0})
     with pytest.raises(SweepError, match="unknown parameter 'iters'"):
         spec.with_overrides({"iters": 2})
+
+
+def expand(spec) -> list[dict]:
+    """The trial configs Tune's search algorithm of this sweep yields, in order."""
+    from ray.tune.experiment import Experiment
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    from orchestration.tuning import build_search_alg
+
+    search = build_search_alg(spec) or BasicVariantGenerator()
+    search.add_configurations([Experiment("order", run=lambda config: None, config=spec.param_space(),
+                                          num_samples=spec.num_samples)])
+    configs = []
+    while (trial := search.next_trial()) is not None:
+        configs.append({k: trial.config[k] for k in spec.swept_keys})
+    return configs
+
+
+def test_asha_starts_grid_trials_in_a_shuffled_but_complete_order(tmp_path):
+    """Async successive halving promotes the first trials at each rung against little competition:
+    they must not all share one schedule, as they do in Tune's nested-loop grid order."""
+    text = """
+        family: diffusion
+        num_samples: 2
+        {scheduler}
+        parameters:
+          lr: {{values: [0.0001, 0.0003, 0.001, 0.003]}}
+          schedule: {{values: [linear, cosine, sigmoid]}}
+    """
+    fifo = expand(load_sweep(write(tmp_path, text.format(scheduler=""), "fifo.yaml")))
+    asha = expand(load_sweep(write(tmp_path, text.format(scheduler="scheduler: {type: asha}"), "asha.yaml")))
+    key = lambda c: (c["lr"], c["schedule"])  # noqa: E731
+    assert sorted(asha, key=key) == sorted(fifo, key=key) and len(asha) == 24  # every combination, twice
+    assert [c["schedule"] for c in fifo[:4]] == ["linear"] * 4  # Tune's order: every lr with the first schedule
+    assert len({c["schedule"] for c in asha[:4]}) > 1
+    assert asha == expand(load_sweep(write(tmp_path, text.format(scheduler="scheduler: {type: asha}"),
+                                          "again.yaml"))), "the order is seeded"

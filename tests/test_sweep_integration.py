@@ -106,6 +106,68 @@ def test_two_trial_sweep_lands_in_mlflow(tmp_path, mlflow_server):
     assert parent_files <= {a.path for a in client.list_artifacts(parent.info.run_id, "results")}
 
 
+def test_trials_reuse_one_worker_and_leave_nothing_behind(tmp_path, mlflow_server):
+    """`reuse_actors`: one after another, trials share a worker process, yet each run is complete
+    and each trial ends exactly where it ends in a fresh process."""
+    write_space(tmp_path, """
+        family: diffusion
+        parameters:
+          schedule: {values: [linear, cosine, sigmoid]}
+    """, iterations=2)
+    common = ["--num-cpus", "2", "--tracking-uri", mlflow_server.uri]
+    shared = run_cli(["tiny", *common, "--experiment", "reuse", "--max-concurrent", "1"], cwd=tmp_path)
+    assert shared.returncode == 0, shared.stderr[-3000:]
+    alone = run_cli(["tiny", *common, "--experiment", "alone", "--set", "schedule=sigmoid"], cwd=tmp_path)
+    assert alone.returncode == 0, alone.stderr[-3000:]
+
+    client = mlflow_server.client()
+    experiment = client.get_experiment_by_name("reuse")
+    runs = children(client, experiment.experiment_id, parent_run(client, experiment.experiment_id).info.run_id)
+    assert len(runs) == 3 and len({r.data.tags["pid"] for r in runs}) == 1, "trials did not share a worker"
+    for run in runs:
+        assert run.info.status == "FINISHED" and "sweep.retries" not in run.data.tags
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "eval/fid")] == [0, 1, 2]
+        assert {"samples.png", "forward_process.png", "checkpoint"} <= {
+            a.path for a in client.list_artifacts(run.info.run_id)}
+    reused = next(r for r in runs if r.data.params["schedule"] == "sigmoid")  # the third in the same process
+    lone = client.search_runs([client.get_experiment_by_name("alone").experiment_id],
+                              "tags.`mlflow.parentRunId` != ''")
+    assert len(lone) == 1
+    assert reused.data.metrics["eval/fid"] == pytest.approx(lone[0].data.metrics["eval/fid"], rel=1e-6)
+    assert reused.data.metrics["train/loss"] == pytest.approx(lone[0].data.metrics["train/loss"], rel=1e-6)
+
+
+def test_rl_trials_with_env_runners_reuse_one_worker(tmp_path, mlflow_server):
+    """RL trials hold a placement group (the trial's bundle plus one per EnvRunner); a reused worker
+    must stop the last trial's EnvRunners and start the next trial's in the same group."""
+    (tmp_path / "search_spaces").mkdir()
+    (tmp_path / "search_spaces" / "cartpole.yaml").write_text(textwrap.dedent("""
+        family: rl
+        metric: {name: episode_return_mean, goal: maximize}
+        parameters:
+          algorithm: {values: [dqn, a2c]}
+          num_env_runners: {value: 1}
+          num_envs_per_env_runner: {value: 2}
+          iterations: {value: 2}
+          env_steps_per_iteration: {value: 300}
+          learning_starts: {value: 100}
+    """))
+    result = run_cli(["cartpole", "--num-cpus", "2", "--tracking-uri", mlflow_server.uri, "--experiment", "rl-reuse",
+                      "--max-concurrent", "1"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    client = mlflow_server.client()
+    experiment = client.get_experiment_by_name("rl-reuse")
+    runs = children(client, experiment.experiment_id, parent_run(client, experiment.experiment_id).info.run_id)
+    assert sorted(r.data.params["algorithm"] for r in runs) == ["a2c", "dqn"]
+    assert len({r.data.tags["pid"] for r in runs}) == 1, "the trials did not share a worker"
+    for run in runs:
+        assert run.info.status == "FINISHED"
+        steps = client.get_metric_history(run.info.run_id, "env_steps")
+        assert [m.step for m in steps] == [1, 2] and steps[-1].value >= 600
+        assert "checkpoint" in {a.path for a in client.list_artifacts(run.info.run_id)}
+
+
 def test_asha_stops_bad_trials_early(tmp_path, mlflow_server):
     write_space(tmp_path, """
         family: diffusion
@@ -127,6 +189,8 @@ def test_asha_stops_bad_trials_early(tmp_path, mlflow_server):
     stopped = [r for r in runs if r.data.tags.get("sweep.stopped_early") == "true"]
     assert stopped, f"ASHA stopped nothing: iterations per lr {steps}"
     assert all(steps[r.data.params["lr"]] < 4 for r in stopped)
+    for run in runs:  # a stopped trial's worker may be reused for the next trial: its artifacts come first
+        assert {"samples.png", "checkpoint"} <= {a.path for a in client.list_artifacts(run.info.run_id)}
     assert steps["0.003"] == 4, "the only learning trial must run to max_t"
     best = client.get_run(parent.data.tags["sweep.best_run_id"])
     assert best.data.params["lr"] == "0.003"

@@ -87,7 +87,8 @@ class DQN(Algorithm):
 
     def training_step(self) -> None:
         """Sample a rollout, store its n-step transitions, then `updates_per_rollout` gradient steps
-        on uniform replay batches in one Learner call, and push the new weights to the EnvRunners."""
+        on uniform replay batches in one Learner call (`DQNLearner._update` takes them one minibatch
+        after the other), and push the new weights to the EnvRunners."""
         config = self.config
         for episode in sample_fragments(self, num_timesteps=config.rollout_steps):
             obs, actions, rewards = fragment_arrays(episode)
@@ -97,4 +98,4 @@ class DQN(Algorithm):
             return
         batch_size = config.train_batch_size_per_learner
         batch = self.replay.sample(batch_size * config.updates_per_rollout)
-        learn_and_sync(self, batch, minibatch_size=batch_size, num_epochs=1, shuffle_batch_per_epoch=False)
+        learn_and_sync(self, batch)

@@ -22,6 +22,20 @@ class DQNLearner(TorchLearner):
         self.gradient_steps = 0
         self.steps_at_last_sync = 0
 
+    def _update(self, batch: dict):
+        """All `updates_per_rollout` gradient steps of a training step in one Learner update: the batch
+        holds their minibatches back to back, already tensors. Slicing tensors here replaces RLlib's
+        per-minibatch slicing of the MultiAgentBatch and its bookkeeping, about a tenth of our DQN's
+        training time on CartPole. The gradient steps themselves are unchanged."""
+        size = self.config.train_batch_size_per_learner
+        count = min(len(module_batch[Columns.ACTIONS]) for module_batch in batch.values())
+        result = None
+        for start in range(0, max(count - size, 0) + 1, size):  # a batch smaller than one minibatch: one step
+            minibatch = {module_id: {key: value[start:start + size] for key, value in module_batch.items()}
+                         for module_id, module_batch in batch.items()}
+            result = super()._update(minibatch)
+        return result
+
     def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
         module = self.module[module_id].unwrapped()
         q_selected = fwd_out[Q_VALUES].gather(1, batch[Columns.ACTIONS].long().unsqueeze(1)).squeeze(1)
