@@ -93,7 +93,8 @@ def main() -> None:
         wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"the sweep exited with {proc.returncode}")
-    result = {"sweep": args.sweep, "overrides": args.set, "wall_s": round(wall, 1), "peak_tree_rss_gb": round(peak["rss"] / gb, 2),
+    result = {"sweep": args.sweep, "overrides": args.set, "wall_s": round(wall, 1),
+              "peak_tree_rss_gb": round(peak["rss"] / gb, 2),
               "peak_tree_pss_gb": round(peak["pss"] / gb, 2), "peak_driver_rss_gb": round(peak["driver_rss"] / gb, 2),
               "peak_largest_process_rss_gb": round(peak["largest_rss"] / gb, 2),
               "largest_process": peak["largest_name"], "peak_processes": peak["processes"]}

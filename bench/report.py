@@ -101,7 +101,8 @@ def overhead_section() -> list[str]:
     pairs = r.get("pairs", [])
     per_pair = ", ".join(f"{100 * (p['sweep_wall_s'] / p['back_to_back_wall_s'] - 1):.1f}%" for p in pairs)
     return ["## Sweep overhead: Tune + MLflow vs the same trials back to back", "", ran(r), "",
-            *([f"Medians over {len(pairs)} sweep / back-to-back pairs, run in alternating order.", ""] if pairs else []),
+            *([f"Medians over {len(pairs)} sweep / back-to-back pairs, run in alternating order.", ""]
+              if pairs else []),
             table(["", "wall s", "per trial s"],
                   [[f"sweep ({r['trials']} trials, 1 at a time)", r["sweep_wall_s"],
                     f"{r['sweep_wall_s'] / r['trials']:.1f}"],
@@ -130,7 +131,8 @@ def asha_section() -> list[str]:
                    "best configuration", "best eval/fid"], rows), "",
             f"- Same best configuration: **{'yes' if result['same_best_config'] else 'no'}**.",
             (f"- Saving: **{result['saving_iterations']:.2f}x** in trial iterations, "
-            f"**{result['saving_trial_seconds']:.2f}x** in trial seconds, **{result['saving_wall']:.2f}x** in wall time "
+            f"**{result['saving_trial_seconds']:.2f}x** in trial seconds, "
+            f"**{result['saving_wall']:.2f}x** in wall time "
             f"(target >= 2x: {verdict(result['saving_trial_seconds'], 2.0)})."),
             "- Under ASHA the sweep starts grid trials in a seeded random order (`orchestration.tuning."
             "build_search_alg`): in Tune's nested-loop order the first trials to reach each rung, which "

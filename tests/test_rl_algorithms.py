@@ -70,7 +70,8 @@ def test_one_learner_update_takes_each_minibatch_as_a_gradient_step():
             for part in chunks:
                 algo.learner_group.update(batch=learner_batch({k: v[part] for k, v in batch.items()}))
             assert learner.gradient_steps == 3
-            weights.append([p.detach().clone() for p in learner.module["default_policy"].unwrapped().q_net.parameters()])
+            q_net = learner.module["default_policy"].unwrapped().q_net
+            weights.append([p.detach().clone() for p in q_net.parameters()])
         finally:
             algo.stop()
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(*weights))
