@@ -69,11 +69,14 @@ def scaling_section() -> list[str]:
     result = load("rl_scaling")
     if result is None:
         return ["### Rollout scaling", "", "Not run yet: `python bench/rl.py --parts scaling`.", ""]
+    cpus = result["machine"]["cpus"]
     rows = [[r["env_runners"], f"{r['train_env_steps_per_s']:,.0f}", f"{r['train_speedup']:.2f}x",
              f"{r['sample_env_steps_per_s']:,.0f}", f"{r['sample_speedup']:.2f}x"] for r in result["rows"]]
     return ["### Rollout scaling: our A2C with 1, 2 and 4 remote EnvRunners (8 envs each)", "", ran(result), "",
             table(["EnvRunners", "training env steps/s", "speed-up", "sampling-only env steps/s", "speed-up"], rows),
-            ""]
+            "", f"With {cpus} CPU cores, EnvRunners beyond {cpus} share them with each other, the driver and the "
+            "learner, so sampling speeds up only up to that count; training also waits for the learner's update, "
+            "which runs between rollouts.", ""]
 
 
 def diffusion_section() -> list[str]:

@@ -185,8 +185,7 @@ def main() -> None:
         write_result("rl_a2c", compare("ours_a2c", "rllib_ppo", {"ours_a2c": our_a2c, "rllib_ppo": rllib_ppo},
                                        args.seeds, cap, args.max_steps))
     if "scaling" in args.parts:
-        write_result("rl_scaling", {"physical_cpus_note": "2 cores: runners beyond 2 share them",
-                                    "rows": rollout_scaling([1, 2, 4], args.scaling_seconds)})
+        write_result("rl_scaling", {"rows": rollout_scaling([1, 2, 4], args.scaling_seconds)})
 
 
 if __name__ == "__main__":
