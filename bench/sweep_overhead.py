@@ -18,7 +18,6 @@ separates what MLflow logging costs from what starting Ray, trial workers and ch
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import subprocess
 import sys
@@ -35,13 +34,11 @@ def grid_configs(space: str) -> list[dict]:
 
     spec = load_sweep(space)
     constants = {k: v["value"] for k, v in spec.parameters.items() if "value" in v}
-    swept = {k: v["values"] for k, v in spec.parameters.items() if "values" in v}
-    return [spec.family.resolve({**constants, **dict(zip(swept, combo))})
-            for combo in itertools.product(*swept.values())] * spec.num_samples
+    return [spec.family.resolve({**constants, **point}) for point in spec.grid_points()]
 
 
 def back_to_back(space: str) -> list[dict]:
-    """Each trial's work in this process, without Ray or MLflow: per-trial seconds in all and in step()."""
+    """Each trial's work in this process, without Ray or MLflow: seconds per trial."""
     import torch
 
     from orchestration.search_space import load_sweep
@@ -50,19 +47,17 @@ def back_to_back(space: str) -> list[dict]:
     family = load_sweep(space).family
     times = []
     for config in grid_configs(space):
-        start, in_step = time.perf_counter(), 0.0
+        start = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
             experiment = family.build_experiment(config)
             experiment.describe()
             experiment.write_artifacts(Path(tmp), final=False)
             for _ in range(int(config[family.budget_param])):
-                step_start = time.perf_counter()
                 experiment.step()
-                in_step += time.perf_counter() - step_start
             experiment.write_artifacts(Path(tmp), final=True)
             experiment.save(Path(tmp))
             getattr(experiment, "close", lambda: None)()
-        times.append({"total_s": time.perf_counter() - start, "step_s": in_step})
+        times.append({"total_s": time.perf_counter() - start})
         print(f"  trial {len(times)}: {times[-1]}", flush=True, file=sys.stderr)
     return times
 
@@ -95,27 +90,31 @@ def main() -> None:
 def measure_pair(space: str, repeat: int) -> dict:
     """One sweep and one back-to-back run, in alternating order from repeat to repeat so that a slow
     spell of the machine does not always land on the same side."""
+    sides = [measure_sweep, measure_back_to_back]
     result = {}
-    for side in (("sweep", "plain") if repeat % 2 == 0 else ("plain", "sweep")):
-        if side == "sweep":
-            with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
-                wall, experiment_dir = run_sweep(space, Path(tmp), "overhead", "--max-concurrent", "1",
-                                                 "--num-cpus", "2")
-                _, rows = sweep_rows(space, experiment_dir)
-            # Tune's time_total_s: a trial's step() calls, which include building its Experiment, MLflow
-            # logging and its final artifacts (SweepTrainable starts a trial in its first step, ends it in its last)
-            result.update(sweep_wall_s=round(wall, 1), in_trial_s=round(sum(r.wall_s for r in rows), 1),
-                          trials_finished=sum(r.outcome == "finished" for r in rows))
-        else:
-            start = time.perf_counter()
-            child = subprocess.run([sys.executable, __file__, "--space", space, "--in-process"], cwd=ROOT,
-                                   check=True, capture_output=True, text=True)
-            trials = json.loads(child.stdout.strip().splitlines()[-1])
-            result.update(back_to_back_wall_s=round(time.perf_counter() - start, 1), trials=len(trials),
-                          in_process_trial_s=round(sum(t["total_s"] for t in trials), 1))
-        print(f"repeat {repeat} {side}: {result}", flush=True)
+    for measure in sides if repeat % 2 == 0 else sides[::-1]:
+        result.update(measure(space))
+        print(f"repeat {repeat} {measure.__name__}: {result}", flush=True)
     return result
 
+
+def measure_sweep(space: str) -> dict:
+    with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
+        wall, experiment_dir = run_sweep(space, Path(tmp), "overhead", "--max-concurrent", "1", "--num-cpus", "2")
+        _, rows = sweep_rows(space, experiment_dir)
+    # Tune's time_total_s: a trial's step() calls, which include building its Experiment, MLflow logging
+    # and its final artifacts (SweepTrainable starts a trial in its first step and ends it in its last)
+    return {"sweep_wall_s": round(wall, 1), "in_trial_s": round(sum(r.wall_s for r in rows), 1),
+            "trials_finished": sum(r.outcome == "finished" for r in rows)}
+
+
+def measure_back_to_back(space: str) -> dict:
+    start = time.perf_counter()
+    child = subprocess.run([sys.executable, __file__, "--space", space, "--in-process"], cwd=ROOT, check=True,
+                           capture_output=True, text=True)
+    trials = json.loads(child.stdout.strip().splitlines()[-1])
+    return {"back_to_back_wall_s": round(time.perf_counter() - start, 1), "trials": len(trials),
+            "in_process_trial_s": round(sum(t["total_s"] for t in trials), 1)}
 
 if __name__ == "__main__":
     main()

@@ -90,6 +90,12 @@ class SweepSpec:
             return int(max(entry["values"]))
         return int(entry["max"])
 
+    def grid_points(self) -> list[dict]:
+        """Every combination of the listed `values`, `num_samples` times over: a grid sweep's trials
+        (distributions and constants left out)."""
+        grid = {k: v["values"] for k, v in self.parameters.items() if "values" in v}
+        return [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())] * self.num_samples
+
     def param_space(self) -> dict:
         """Tune's param_space: grid_search / choice / distributions, constants as they are."""
         from ray import tune

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,10 +52,9 @@ def build_search_alg(spec: SweepSpec, seed: int = 0):
     of the grid runs to the end however it scores."""
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    grid = {k: e["values"] for k, e in spec.parameters.items() if "values" in e}
-    if spec.scheduler["type"] != "asha" or spec.method != "grid" or not grid:
+    points = spec.grid_points()
+    if spec.scheduler["type"] != "asha" or spec.method != "grid" or not points[0]:  # {}: nothing is listed
         return None
-    points = [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())] * spec.num_samples
     random.Random(seed).shuffle(points)
     return BasicVariantGenerator(points_to_evaluate=points)
 

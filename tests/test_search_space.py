@@ -158,10 +158,10 @@ def test_asha_starts_grid_trials_in_a_shuffled_but_complete_order(tmp_path):
           schedule: {{values: [linear, cosine, sigmoid]}}
     """
     fifo = expand(load_sweep(write(tmp_path, text.format(scheduler=""), "fifo.yaml")))
-    asha = expand(load_sweep(write(tmp_path, text.format(scheduler="scheduler: {type: asha}"), "asha.yaml")))
+    asha_space = write(tmp_path, text.format(scheduler="scheduler: {type: asha}"), "asha.yaml")
+    asha = expand(load_sweep(asha_space))
     key = lambda c: (c["lr"], c["schedule"])  # noqa: E731
     assert sorted(asha, key=key) == sorted(fifo, key=key) and len(asha) == 24  # every combination, twice
     assert [c["schedule"] for c in fifo[:4]] == ["linear"] * 4  # Tune's order: every lr with the first schedule
     assert len({c["schedule"] for c in asha[:4]}) > 1
-    assert asha == expand(load_sweep(write(tmp_path, text.format(scheduler="scheduler: {type: asha}"),
-                                          "again.yaml"))), "the order is seeded"
+    assert asha == expand(load_sweep(asha_space)), "the order is seeded"
