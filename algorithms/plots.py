@@ -20,6 +20,7 @@ def save_image_grid(images: torch.Tensor, path: Path, nrow: int = 8, min_side: i
 
 
 def line_plot(x, series: dict, path: Path, xlabel: str = "step", title: str = "") -> None:
+    """One line per series: its y values over the shared x, or its own (x, y) pair."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -27,7 +28,8 @@ def line_plot(x, series: dict, path: Path, xlabel: str = "step", title: str = ""
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, y in series.items():
-        ax.plot(x, y, marker="o", markersize=3, label=label)
+        xs, ys = y if isinstance(y, tuple) else (x, y)
+        ax.plot(xs, ys, marker="o", markersize=3, label=label)
     ax.set_xlabel(xlabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)

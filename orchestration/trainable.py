@@ -9,6 +9,7 @@ reuse one worker process for trial after trial (`reuse_actors`).
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from ray import tune
 from orchestration.family import load_family
 from orchestration.fault_injection import inject_failure
 from orchestration.tracking import TrackingContext, TrialRun
+
+LATEST_METRICS = "latest_metrics.json"
 
 
 def where_am_i() -> dict:
@@ -41,6 +44,7 @@ class SweepTrainable(tune.Trainable):
         self.tracking = tracking
         self.experiment = self.run = None
         self.started = self.failed = self.finished = False
+        self.latest: dict = {}  # every metric's latest value, for Tune
 
     def _start(self) -> None:
         import torch
@@ -70,6 +74,7 @@ class SweepTrainable(tune.Trainable):
             inject_failure(self.trial_name, iteration)
             metrics = self.experiment.step()
             self.run.log_metrics(metrics, step=iteration)
+            self.latest.update(metrics)
             if done:
                 self._log_final()
                 self.run.finish("FINISHED")
@@ -77,16 +82,21 @@ class SweepTrainable(tune.Trainable):
         except BaseException as err:
             self._fail(err)
             raise
-        return {**metrics, "mlflow_run_id": self.run.run_id, "done": done}
+        # MLflow records each metric at the iteration it was measured (an evaluation every K iterations,
+        # say); Tune's schedulers and searchers need every metric in every result, so they see its latest.
+        return {**self.latest, "mlflow_run_id": self.run.run_id, "done": done}
 
     def save_checkpoint(self, checkpoint_dir: str):
         self.experiment.save(Path(checkpoint_dir))
+        (Path(checkpoint_dir) / LATEST_METRICS).write_text(json.dumps(self.latest))
         self.run.flush()
         return None
 
     def load_checkpoint(self, checkpoint_dir: str):
         self._start()
         self.experiment.restore(Path(checkpoint_dir))
+        latest = Path(checkpoint_dir) / LATEST_METRICS
+        self.latest = json.loads(latest.read_text()) if latest.exists() else {}
 
     def reset_config(self, new_config: dict) -> bool:
         """Tune's `reuse_actors`: end the previous trial as `cleanup` would, then set up the next one in

@@ -1,14 +1,22 @@
-"""Our RLlib algorithms on a real local Ray: target sync timing, learning on CartPole, parallel
-EnvRunners with weight sync, and the Atari pipeline."""
+"""Our RLlib algorithms on a real local Ray: target updates per gradient step, n-step windows from real
+fragments, complete checkpoints, the A2C batch built before minibatching, the training return and
+greedy evaluation checked against an env wrapper that records every episode, learning on CartPole,
+parallel EnvRunners with weight sync, and the Atari pipeline."""
 
+import sys
+from pathlib import Path
+
+import gymnasium as gym
 import numpy as np
 import pytest
 import ray
 import torch
+from ray import cloudpickle
+from ray.tune import register_env
 
 from algorithms.rl import FAMILY
 from algorithms.rl.experiment import RLExperiment, build_config
-from algorithms.rl.sampling import learner_batch
+from algorithms.rl.sampling import sample_fragments, to_fragment
 
 pytestmark = pytest.mark.slow
 
@@ -28,55 +36,226 @@ def train_until(experiment, threshold, max_steps):
     metrics = {}
     while not metrics or metrics["env_steps"] < max_steps:
         metrics = experiment.step()
-        if metrics.get("episode_return_mean", 0) >= threshold:
+        if metrics["episode_return_mean"] >= threshold:
             break
     return metrics
 
 
-def test_target_network_syncs_every_c_gradient_steps():
-    algo = build_config(config(target_update_freq=3, updates_per_rollout=1, train_batch_size=16)).build_algo()
+def weights(net):
+    return [p.detach().clone() for p in net.parameters()]
+
+
+@pytest.mark.parametrize("tau,period", [(0.1, 1000), (1.0, 3)])
+def test_target_network_updates_once_per_gradient_step(tau, period):
+    """Through `training_step` with 4 gradient steps per Learner update: Polyak averaging after every
+    step, or a hard copy at every 3rd step, counted in gradient steps across updates."""
+    algo = build_config(config(tau=tau, target_update_freq=period, updates_per_rollout=4, train_batch_size=16,
+                               learning_starts=64, rollout_steps=32)).build_algo()
     try:
         learner = algo.learner_group._learner  # the local Learner (num_learners=0)
         module = learner.module["default_policy"].unwrapped()
-        rng = np.random.default_rng(0)
-        batch = {"obs": rng.normal(size=(16, 4)).astype(np.float32), "actions": rng.integers(0, 2, 16),
-                 "rewards": np.ones(16, np.float32), "next_obs": rng.normal(size=(16, 4)).astype(np.float32),
-                 "discounts": np.full(16, 0.99, np.float32), "terminated": np.zeros(16, np.float32)}
+        step, trace = learner.gradient_step, []
 
-        def same():
-            return all(torch.equal(a, b) for a, b in zip(module.q_net.parameters(),
-                                                        module.target_q_net.parameters()))
+        def recorded(minibatch):
+            before = weights(module.target_q_net)
+            result = step(minibatch)
+            trace.append((before, weights(module.q_net), weights(module.target_q_net)))
+            return result
 
-        assert same(), "the target starts as a copy"
-        for step in (1, 2, 3, 4):
-            algo.learner_group.update(batch=learner_batch(batch), minibatch_size=16, num_epochs=1)
-            assert same() == (step == 3), f"after gradient step {step}"
+        learner.gradient_step = recorded
+        while len(trace) < 12:
+            algo.training_step()
+        assert len(trace) % 4 == 0 and learner.gradient_steps == len(trace)
+        for k, (before, online, target) in enumerate(trace, start=1):
+            if tau < 1:
+                expected = [tau * o + (1 - tau) * b for o, b in zip(online, before)]
+            else:
+                expected = online if k % period == 0 else before
+            assert all(torch.allclose(t, e, atol=1e-6) for t, e in zip(target, expected)), f"gradient step {k}"
+        assert learner.steps_at_last_sync == (len(trace) if tau < 1 else len(trace) // period * period)
     finally:
         algo.stop()
 
 
-def test_one_learner_update_takes_each_minibatch_as_a_gradient_step():
-    """DQNLearner._update runs the minibatches of one update back to back: the same weights as one
-    update per minibatch, in order."""
-    rng = np.random.default_rng(0)
-    batch = {"obs": rng.normal(size=(48, 4)).astype(np.float32), "actions": rng.integers(0, 2, 48),
-             "rewards": rng.normal(size=48).astype(np.float32), "next_obs": rng.normal(size=(48, 4)).astype(np.float32),
-             "discounts": np.full(48, 0.99, np.float32), "terminated": np.zeros(48, np.float32)}
-    weights = []
-    for chunks in ([slice(0, 48)], [slice(0, 16), slice(16, 32), slice(32, 48)]):
-        algo = build_config(config(train_batch_size=16, target_update_freq=1000, seed=0)).build_algo()
-        try:
-            learner = algo.learner_group._learner
-            q_net = learner.module["default_policy"].unwrapped().q_net
-            initial = [p.detach().clone() for p in q_net.parameters()]
-            for part in chunks:
-                algo.learner_group.update(batch=learner_batch({k: v[part] for k, v in batch.items()}))
-            assert learner.gradient_steps == 3
-            weights.append([p.detach().clone() for p in q_net.parameters()])
-        finally:
-            algo.stop()
-    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(*weights))
-    assert not all(torch.equal(a, b) for a, b in zip(weights[-1], initial))
+def test_n_step_windows_from_real_fragments():
+    """CartPole sampled by 8 envs in fragments of about 4 steps: every transition of a finished episode in the
+    buffer equals the 3-step transition computed on the whole episode."""
+    gamma, n = 0.99, 3
+    algo = build_config(config(n_step=n, gamma=gamma, rollout_steps=32, learning_starts=10**6)).build_algo()
+    try:
+        recorded, add_round = [], algo.replay.add_round
+        algo.replay.add_round = lambda fragments: (recorded.append(fragments), add_round(fragments))
+        for _ in range(30):
+            algo.training_step()
+        episodes = {}
+        for fragments in recorded:
+            assert max(len(f.actions) for f in fragments) <= 5  # 32 steps over 8 envs (+1 where an env reset)
+            for f in fragments:
+                episodes.setdefault(f.episode_id, []).append(f)
+        finished = [parts for parts in episodes.values() if parts[-1].done]
+        assert len(finished) >= 5 and max(len(parts) for parts in finished) >= 3, "episodes span fragments"
+        replay = algo.replay
+        stored = {replay.obs[slot].tobytes(): slot for slot in np.flatnonzero(replay.valid)}
+        for parts in finished:
+            obs = np.concatenate([parts[0].observations] + [p.observations[1:] for p in parts[1:]])
+            actions = np.concatenate([p.actions for p in parts])
+            rewards = np.concatenate([p.rewards for p in parts])
+            length = len(actions)
+            for t in range(length):
+                m = min(n, length - t)
+                slot = stored[obs[t].tobytes()]
+                assert replay.actions[slot] == actions[t]
+                assert replay.rewards[slot] == pytest.approx(sum(gamma**k * rewards[t + k] for k in range(m)))
+                assert replay.discounts[slot] == pytest.approx(gamma**m)
+                assert np.array_equal(replay.obs[replay.next_id[slot] % replay.capacity], obs[t + m])
+                assert replay.terminated[slot] == float(parts[-1].terminated and t + m == length)
+    finally:
+        algo.stop()
+
+
+def test_checkpoint_restores_replay_counters_episodes_and_history(tmp_path):
+    settings = dict(algorithm="double_dqn", env_steps_per_iteration=1500, learning_starts=500, n_step=3)
+    first = RLExperiment(config(**settings))
+    try:
+        first.step()
+        first.step()
+        first.save(tmp_path)
+        saved = {"weights": first.algo.learner_group.get_weights()["default_policy"],
+                 "replay": first.algo.replay.state(), "steps": first.algo.learner_group._learner.gradient_steps,
+                 "sync": first.algo.learner_group._learner.steps_at_last_sync,
+                 "window": first.algo.training_episodes.state(), "history": first.history}
+    finally:
+        first.close()
+    second = RLExperiment(config(**settings, seed=1))
+    try:
+        second.restore(tmp_path)
+        algo = second.algo
+        restored = algo.learner_group.get_weights()["default_policy"]
+        assert all(np.allclose(saved["weights"][k], restored[k]) for k in restored)
+        assert saved["steps"] > 0 and algo.learner_group._learner.gradient_steps == saved["steps"]
+        assert algo.learner_group._learner.steps_at_last_sync == saved["sync"]
+        replay, valid = algo.replay.state(), saved["replay"]["valid"]
+        assert np.array_equal(replay["obs"], saved["replay"]["obs"])
+        for key in ("actions", "rewards", "next_id", "discounts", "terminated"):
+            assert np.array_equal(replay[key][valid], saved["replay"][key][valid]), key
+        waiting = np.concatenate([w.ids[:-1] for w in saved["replay"]["waiting"].values()]) % algo.replay.capacity
+        assert len(waiting) and np.array_equal(np.flatnonzero(replay["valid"] & ~valid), np.sort(waiting)), \
+            "steps that waited for their window at the checkpoint are cut, not lost"
+        assert algo.training_episodes.state() == saved["window"]
+        assert second.history == saved["history"]
+        metrics = second.step()
+        assert metrics["env_steps"] > 4500, "the env-step counter continues from the checkpoint"
+        assert len(second.history) == 3 and metrics["train/env_steps_per_s"] < 2 * max(
+            h["train/env_steps_per_s"] for h in saved["history"]), "throughput counts only this iteration's steps"
+    finally:
+        second.close()
+
+
+def test_a2c_batch_is_built_from_whole_fragments_before_minibatching():
+    """The learner connector's advantages equal GAE over each whole fragment, and RLlib may then cut
+    and shuffle the batch into minibatches: the loss only reads per-row columns."""
+    from ray.rllib.evaluation.postprocessing import Postprocessing
+
+    from algorithms.rl.targets import gae
+
+    algo = build_config(config(algorithm="a2c", gae_lambda=0.9, gamma=0.97)).build_algo()
+    try:
+        episodes = sample_fragments(algo, num_timesteps=64)
+        learner = algo.learner_group._learner
+        batch = learner._learner_connector(rl_module=learner.module, batch={}, episodes=episodes)["default_policy"]
+        module = learner.module["default_policy"].unwrapped()
+        expected = []
+        for fragment in map(to_fragment, episodes):
+            with torch.no_grad():
+                values = module.compute_values({"obs": torch.as_tensor(fragment.observations)}).numpy()
+            expected.append(gae(fragment.rewards, values[:-1], 0.0 if fragment.terminated else values[-1], 0.97, 0.9))
+        assert np.allclose(batch[Postprocessing.ADVANTAGES].numpy(), np.concatenate(expected), atol=1e-5)
+        before = weights(module)
+        algo.learner_group.update(episodes=episodes, minibatch_size=16, num_epochs=2, shuffle_batch_per_epoch=True)
+        assert not all(torch.equal(a, b) for a, b in zip(before, weights(module)))
+    finally:
+        algo.stop()
+
+
+class RecordReturns(gym.Wrapper):
+    """Appends every finished episode's return to a file per EnvRunner (worker 0: the driver)."""
+
+    def __init__(self, env, directory: str, worker: int):
+        super().__init__(env)
+        self.path, self.total = Path(directory) / f"w{worker}.txt", 0.0
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.total += reward
+        if terminated or truncated:
+            with open(self.path, "a") as f:
+                f.write(f"{self.total}\n")
+            self.total = 0.0
+        return obs, reward, terminated, truncated, info
+
+    def reset(self, **kwargs):
+        self.total = 0.0
+        return self.env.reset(**kwargs)
+
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])  # remote EnvRunners need RecordReturns
+register_env("recorded-cartpole",
+             lambda ctx: RecordReturns(gym.make("CartPole-v1"), ctx["directory"], ctx.worker_index))
+
+
+def recorded(directory: Path, worker: int) -> list[float]:
+    path = directory / f"w{worker}.txt"
+    return [float(line) for line in path.read_text().split()] if path.exists() else []
+
+
+def test_training_return_is_the_mean_of_the_last_n_recorded_episodes(tmp_path):
+    """With 2 remote EnvRunners, after every iteration: the logged return equals the mean of the last
+    5 episodes the env wrapper recorded, ordered round by round and EnvRunner by EnvRunner."""
+    algo = (build_config(config(algorithm="a2c", num_env_runners=2, num_envs_per_env_runner=2,
+                                rollout_fragment_length=8, env_steps_per_iteration=1, episode_return_window=5))
+            .environment("recorded-cartpole", env_config={"directory": str(tmp_path)}).build_algo())
+    try:
+        ordered, seen = [], {1: 0, 2: 0}
+        checked = 0
+        for _ in range(40):
+            result = algo.train()["training_episodes"]
+            for worker in (1, 2):
+                returns = recorded(tmp_path, worker)
+                ordered += returns[seen[worker]:]
+                seen[worker] = len(returns)
+            assert result["num_episodes_lifetime"] == len(ordered)
+            if ordered:
+                assert result["episode_return_mean"] == np.mean(ordered[-5:])
+                assert result["episodes_in_window"] == min(5, len(ordered))
+                checked += 1
+        assert len(ordered) > 10 and checked > 20 and seen[1] > 0 and seen[2] > 0
+    finally:
+        algo.stop()
+
+
+def test_evaluation_is_greedy_and_stays_out_of_training(tmp_path):
+    algo = (build_config(config(num_env_runners=1, learning_starts=200, evaluation_episodes=5,
+                                env_steps_per_iteration=500))
+            .environment("recorded-cartpole", env_config={"directory": str(tmp_path)}).build_algo())
+    try:
+        algo.train()
+        algo.train()
+        replay_size, window = len(algo.replay), algo.training_episodes.state()
+        evaluation = algo.evaluate()
+        eval_returns = recorded(tmp_path, 0)
+        assert len(eval_returns) == 5 and evaluation["num_episodes"] == 5
+        assert evaluation["episode_return_mean"] == pytest.approx(np.mean(eval_returns))
+        assert evaluation["episode_return_ci95_low"] <= evaluation["episode_return_mean"] <= \
+            evaluation["episode_return_ci95_high"]
+        assert len(algo.replay) == replay_size and algo.training_episodes.state() == window
+        again = algo.evaluate()
+        assert again["episode_return_mean"] == evaluation["episode_return_mean"], "same seeds, same greedy policy"
+        result = algo.train()["training_episodes"]
+        assert result["num_episodes_lifetime"] == len(recorded(tmp_path, 1)), "only training episodes count"
+        epsilon_zero = algo.get_module()._forward_inference({"obs": torch.zeros(3, 4)})["actions"]
+        assert epsilon_zero.tolist() == algo.get_module().q_net(torch.zeros(3, 4)).argmax(1).tolist()
+    finally:
+        algo.stop()
 
 
 @pytest.mark.parametrize("algorithm,lr,budget", [("dqn", 5e-4, 30_000), ("double_dqn", 5e-4, 30_000),
@@ -86,7 +265,8 @@ def test_learns_cartpole(algorithm, lr, budget):
     try:
         metrics = train_until(experiment, 150, budget)
         assert metrics["episode_return_mean"] >= 150, experiment.history
-        assert metrics["train/env_steps_per_s"] > 500, "far above RLlib's built-in DQN (about 71/s here)"
+        first_eval = experiment.history[0]["eval/episode_return_mean"]
+        assert metrics["eval/episode_return_mean"] > first_eval, "the greedy policy improved too"
         if algorithm != "a2c":
             assert metrics["train/epsilon"] < 0.5 and metrics["train/q_mean"] > 2
         else:
@@ -116,7 +296,7 @@ def test_parallel_env_runners_sample_and_receive_weights():
         assert algo.env_runner_group.num_healthy_remote_workers() == 2
         learner_weights = algo.learner_group.get_weights()["default_policy"]
         for runner_weights in algo.env_runner_group.foreach_env_runner(
-                lambda runner: runner.module.get_state(), local_env_runner=False):
+                lambda runner: runner.module.get_state(), local_env_runner=True):
             for key, value in runner_weights.items():
                 assert np.allclose(value, learner_weights[key]), f"{key} not synced"
     finally:
@@ -126,43 +306,26 @@ def test_parallel_env_runners_sample_and_receive_weights():
 def test_atari_pipeline_runs():
     experiment = RLExperiment(config(algorithm="dqn", env="ALE/Pong-v5", num_envs_per_env_runner=1,
                                      replay_capacity=2000, learning_starts=100, rollout_steps=16,
-                                     updates_per_rollout=1, train_batch_size=16, env_steps_per_iteration=200))
+                                     updates_per_rollout=1, train_batch_size=16, env_steps_per_iteration=200,
+                                     evaluation_episodes=1))
     try:
         module = experiment.algo.get_module()
         assert module.observation_space.shape == (4, 84, 84)
         assert type(module.q_net.trunk).__name__ == "NatureCNN"
-        experiment.step()
+        first = experiment.step()
+        assert first["eval/episode_return_mean"] <= -15, "an untrained agent loses Pong: a game score, not clipped"
         second = experiment.step()
         assert second["env_steps"] >= 400 and "train/td_loss" in second
-        obs = experiment.algo.replay.storage["obs"]
-        assert obs.dtype == np.uint8 and obs.shape[1:] == (4, 84, 84)
-        assert set(np.unique(experiment.algo.replay.storage["rewards"][:len(experiment.algo.replay)])) <= {
-            -1.0, 0.0, 1.0}, "rewards are clipped"
+        replay = experiment.algo.replay
+        assert replay.obs.dtype == np.uint8 and replay.obs.shape == (2000, 4, 84, 84), "each frame stack once"
+        assert set(np.unique(replay.rewards[replay.valid])) <= {-1.0, 0.0, 1.0}, "the learner clips rewards"
     finally:
         experiment.close()
 
 
-def test_checkpoint_restores_the_learned_weights(tmp_path):
-    first = RLExperiment(config(algorithm="double_dqn", env_steps_per_iteration=1500))
-    try:
-        first.step()
-        first.save(tmp_path)
-        weights = first.algo.learner_group.get_weights()["default_policy"]
-    finally:
-        first.close()
-    second = RLExperiment(config(algorithm="double_dqn", env_steps_per_iteration=1500, seed=1))
-    try:
-        second.restore(tmp_path)
-        restored = second.algo.learner_group.get_weights()["default_policy"]
-        assert all(np.allclose(weights[k], restored[k]) for k in weights)
-        assert second.step()["env_steps"] > 1500, "the env-step counter continues from the checkpoint"
-    finally:
-        second.close()
-
-
 def test_acrobot_runs_with_three_actions():
     experiment = RLExperiment(config(algorithm="double_dqn", env="Acrobot-v1", env_steps_per_iteration=600,
-                                     learning_starts=200, epsilon_timesteps=500))
+                                     learning_starts=200, epsilon_timesteps=500, evaluation_episodes=2))
     try:
         module = experiment.algo.get_module()
         assert module.action_space.n == 3 and module.observation_space.shape == (6,)

@@ -143,9 +143,10 @@ def test_rl_trials_with_env_runners_reuse_one_worker(tmp_path, mlflow_server):
     (tmp_path / "search_spaces").mkdir()
     (tmp_path / "search_spaces" / "cartpole.yaml").write_text(textwrap.dedent("""
         family: rl
-        metric: {name: episode_return_mean, goal: maximize}
+        metric: {name: eval/episode_return_mean, goal: maximize}
         parameters:
           algorithm: {values: [dqn, a2c]}
+          evaluation_episodes: {value: 5}
           num_env_runners: {value: 1}
           num_envs_per_env_runner: {value: 2}
           iterations: {value: 2}
@@ -165,6 +166,8 @@ def test_rl_trials_with_env_runners_reuse_one_worker(tmp_path, mlflow_server):
         assert run.info.status == "FINISHED"
         steps = client.get_metric_history(run.info.run_id, "env_steps")
         assert [m.step for m in steps] == [1, 2] and steps[-1].value >= 600
+        evaluations = client.get_metric_history(run.info.run_id, "eval/episode_return_mean")
+        assert [m.step for m in evaluations] == [1, 2] and all(m.value >= 8 for m in evaluations)
         assert "checkpoint" in {a.path for a in client.list_artifacts(run.info.run_id)}
 
 

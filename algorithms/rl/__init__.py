@@ -19,6 +19,9 @@ PARAMS = {
     "num_envs_per_env_runner": Int(8, "vectorised envs per EnvRunner", low=1),
     "iterations": Int(20, "Tune iterations", low=1),
     "env_steps_per_iteration": Int(2000, "env steps sampled per Tune iteration", low=1),
+    "episode_return_window": Int(20, "episode_return_mean: mean return of the last N training episodes", low=1),
+    "evaluation_interval": Int(1, "greedy evaluation at the first, every K-th and the last iteration", low=1),
+    "evaluation_episodes": Int(10, "greedy episodes per evaluation (a 95% CI from 5 on)", low=1),
     # DQN / Double DQN
     "n_step": Int(1, "DQN n-step returns", low=1),
     "dueling": Bool(False, "DQN dueling head"),
@@ -59,15 +62,14 @@ def extra_bundles(config: dict) -> list[dict]:
     return [{"CPU": 1}] * int(config["num_env_runners"])
 
 
-
 FAMILY = Family(
     name="rl",
     experiment="algorithms.rl.experiment:RLExperiment",
     params=PARAMS,
-    metrics=("episode_return_mean", "env_steps", "train/env_steps_per_s"),
-    default_metric="episode_return_mean",
+    metrics=("eval/episode_return_mean", "episode_return_mean", "env_steps", "train/env_steps_per_s"),
+    default_metric="eval/episode_return_mean",
     default_mode="max",
-    smoke={"iterations": 2, "env_steps_per_iteration": 200, "learning_starts": 100},
+    smoke={"iterations": 2, "env_steps_per_iteration": 200, "learning_starts": 100, "evaluation_episodes": 5},
     gpu_fraction=0.5,
     check_config=check_config,
     extra_bundles=extra_bundles,

@@ -1,13 +1,20 @@
-"""The RL family's Experiment: one Tune iteration = one `Algorithm.train()` of our RLlib algorithm."""
+"""The RL family's Experiment: one Tune iteration = one `Algorithm.train()` of our RLlib algorithm,
+plus a greedy evaluation at the first iteration, every `evaluation_interval` iterations and at the
+last one."""
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
 
 from algorithms.plots import line_plot
-from algorithms.rl.envs import env_for_rllib
+from algorithms.rl.base import TRAINING_EPISODES
+from algorithms.rl.envs import env_for_rllib, is_atari
+
+LEARNER_METRICS = ("q_mean", "target_mean", "td_error_mean", "td_loss", "policy_loss", "value_loss", "entropy",
+                   "value_mean")
 
 
 def build_config(config: dict):
@@ -31,13 +38,14 @@ def build_config(config: dict):
             vf_loss_coeff=config["vf_coeff"], entropy_coeff=config["entropy_coeff"],
             shared_trunk=config["shared_trunk"], normalize_advantages=config["normalize_advantages"],
             episodes_per_batch=config["episodes_per_batch"])
-    return (algo.environment(env_for_rllib(config["env"]))
+    return (algo.environment(env_for_rllib(config["env"]), clip_rewards=True if is_atari(config["env"]) else None)
             .training(lr=config["lr"], gamma=config["gamma"], grad_clip=config["grad_clip"], hidden=config["hidden"])
             .env_runners(num_env_runners=config["num_env_runners"],
                          num_envs_per_env_runner=config["num_envs_per_env_runner"])
             .learners(num_gpus_per_learner=_gpus())
             .reporting(min_sample_timesteps_per_iteration=config["env_steps_per_iteration"],
-                       min_time_s_per_iteration=0, metrics_num_episodes_for_smoothing=20)
+                       min_time_s_per_iteration=0, metrics_num_episodes_for_smoothing=config["episode_return_window"])
+            .evaluation(evaluation_duration=config["evaluation_episodes"], evaluation_duration_unit="episodes")
             .debugging(seed=config["seed"]))
 
 
@@ -48,17 +56,16 @@ def _gpus() -> float:
 
 
 def extract_metrics(result: dict) -> dict:
-    """RLlib's nested result -> flat sweep metrics (episode_return_mean keeps RLlib's name)."""
-    runners = result.get("env_runners", {})
-    metrics = {"env_steps": runners.get("num_env_steps_sampled_lifetime", 0)}
-    if not math.isnan(runners.get("episode_return_mean", math.nan)):
-        metrics["episode_return_mean"] = runners["episode_return_mean"]
-        metrics["episode_len_mean"] = runners.get("episode_len_mean", math.nan)
+    """RLlib's nested result -> flat sweep metrics. `episode_return_mean` is our own window over the
+    last N training episodes (NaN until one has finished), not RLlib's `env_runners` value."""
+    episodes = result.get(TRAINING_EPISODES, {})
+    metrics = {"env_steps": result.get("env_runners", {}).get("num_env_steps_sampled_lifetime", 0),
+               "episode_return_mean": episodes.get("episode_return_mean", math.nan),
+               "episode_len_mean": episodes.get("episode_len_mean", math.nan),
+               "train/episodes_in_window": episodes.get("episodes_in_window", 0),
+               "train/episodes_completed": episodes.get("num_episodes_lifetime", 0)}
     learner = result.get("learners", {}).get("default_policy", {})
-    for key in ("q_mean", "target_mean", "td_error_mean", "td_loss", "policy_loss", "value_loss", "entropy",
-                "value_mean"):
-        if key in learner:
-            metrics[f"train/{key}"] = float(learner[key])
+    metrics.update({f"train/{key}": float(learner[key]) for key in LEARNER_METRICS if key in learner})
     return metrics
 
 
@@ -69,15 +76,16 @@ class RLExperiment:
         self.history: list[dict] = []
 
     def step(self) -> dict:
+        iteration = len(self.history) + 1
         start_steps = self.history[-1]["env_steps"] if self.history else 0
         start = time.perf_counter()
         metrics = extract_metrics(self.algo.train())
         metrics["train/env_steps_per_s"] = (metrics["env_steps"] - start_steps) / (time.perf_counter() - start)
         if self.config["algorithm"] in ("dqn", "double_dqn"):
-            module = self.algo.get_module()
-            metrics["train/epsilon"] = module.epsilon(int(metrics["env_steps"]))
-        if "episode_return_mean" not in metrics and self.history:  # no episode finished this iteration
-            metrics["episode_return_mean"] = self.history[-1].get("episode_return_mean", math.nan)
+            metrics["train/epsilon"] = self.algo.get_module().epsilon(int(metrics["env_steps"]))
+        if iteration == 1 or iteration % self.config["evaluation_interval"] == 0 or \
+                iteration == self.config["iterations"]:
+            metrics.update({f"eval/{key}": value for key, value in self.algo.evaluate().items()})
         self.history.append(metrics)
         return metrics
 
@@ -85,18 +93,26 @@ class RLExperiment:
         return {}
 
     def save(self, directory: Path) -> None:
+        """RLlib's checkpoint (with our replay buffer, learner counters and episode window) and the
+        metric history, so a restored trial continues its curves and throughput figures."""
         self.algo.save_to_path(str(directory / "algorithm"))
+        (directory / "history.json").write_text(json.dumps(self.history))
 
     def restore(self, directory: Path) -> None:
         self.algo.restore_from_path(str(directory / "algorithm"))
+        history = directory / "history.json"
+        self.history = json.loads(history.read_text()) if history.exists() else []
 
     def write_artifacts(self, directory: Path, final: bool) -> None:
-        scored = [h for h in self.history if "episode_return_mean" in h]
-        if final and scored:
-            line_plot([h["env_steps"] for h in scored], {"episode_return_mean": [h["episode_return_mean"]
-                                                                                 for h in scored]},
-                      directory / "return_curve.png", xlabel="env steps",
-                      title=f"{self.config['algorithm']} on {self.config['env']}")
+        if not final or not self.history:
+            return
+        evaluated = [h for h in self.history if "eval/episode_return_mean" in h]
+        curves = {f"training: mean of the last {self.config['episode_return_window']} episodes":
+                  [h["episode_return_mean"] for h in self.history],
+                  f"greedy evaluation ({self.config['evaluation_episodes']} episodes)":
+                  ([h["env_steps"] for h in evaluated], [h["eval/episode_return_mean"] for h in evaluated])}
+        line_plot([h["env_steps"] for h in self.history], curves, directory / "return_curve.png",
+                  xlabel="env steps", title=f"{self.config['algorithm']} on {self.config['env']}")
 
     def close(self) -> None:
         """Stop the Algorithm's EnvRunner and Learner actors."""

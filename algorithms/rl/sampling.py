@@ -1,5 +1,5 @@
-"""Our side of RLlib's data flow: sample EnvRunners in parallel, flatten episode fragments into arrays,
-hand arrays to the Learners and push the new weights back."""
+"""Our side of RLlib's data flow: sample EnvRunners in parallel, turn episode fragments into plain
+arrays, hand data to the Learners and push the new weights back."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ from ray.rllib.core import DEFAULT_MODULE_ID
 from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, LEARNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
 
+from algorithms.rl.replay import Fragment
+
 
 def sample_fragments(algorithm, num_timesteps: int | None = None, num_episodes: int | None = None) -> list:
-    """Sample on every EnvRunner at once (or the local one when there are none); aggregate their metrics."""
+    """Sample on every EnvRunner at once (or the local one when there are none); aggregate their metrics.
+    Returns RLlib's episode fragments, EnvRunner by EnvRunner, each runner's in the order it returned them."""
     group = algorithm.env_runner_group
     runners = max(1, group.num_remote_workers())
     kwargs = ({"num_timesteps": max(1, num_timesteps // runners)} if num_timesteps is not None
@@ -23,10 +26,12 @@ def sample_fragments(algorithm, num_timesteps: int | None = None, num_episodes: 
     return [episode for episode in tree.flatten([r[0] for r in results]) if len(episode) > 0]
 
 
-def fragment_arrays(episode) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(observations with one more entry than actions, actions, rewards) of an episode fragment."""
-    return (np.asarray(episode.get_observations()), np.asarray(episode.get_actions()),
-            np.asarray(episode.get_rewards(), dtype=np.float32))
+def to_fragment(episode) -> Fragment:
+    """An RLlib SingleAgentEpisode (chunk) as plain arrays, under its stable episode id."""
+    return Fragment(episode_id=episode.id_, observations=np.asarray(episode.get_observations()),
+                    actions=np.asarray(episode.get_actions()),
+                    rewards=np.asarray(episode.get_rewards(), dtype=np.float32),
+                    terminated=bool(episode.is_terminated), truncated=bool(episode.is_truncated))
 
 
 def learner_batch(arrays: dict[str, np.ndarray]) -> MultiAgentBatch:
@@ -36,12 +41,12 @@ def learner_batch(arrays: dict[str, np.ndarray]) -> MultiAgentBatch:
     return MultiAgentBatch({DEFAULT_MODULE_ID: batch}, env_steps=len(batch))
 
 
-def learn_and_sync(algorithm, arrays: dict[str, np.ndarray], **update_kwargs) -> None:
-    """One LearnerGroup update on `arrays` (minibatching via update_kwargs), its metrics aggregated,
-    then the new weights pushed to every EnvRunner: the end of each of our training steps."""
+def learn_and_sync(algorithm, **update_kwargs) -> None:
+    """One LearnerGroup update (`batch=...` or `episodes=...`, minibatching via update_kwargs), its
+    metrics aggregated, then the new weights pushed to every EnvRunner: the end of each of our
+    training steps."""
     steps = algorithm.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0)
-    results = algorithm.learner_group.update(batch=learner_batch(arrays),
-                                             timesteps={NUM_ENV_STEPS_SAMPLED_LIFETIME: steps}, **update_kwargs)
+    results = algorithm.learner_group.update(timesteps={NUM_ENV_STEPS_SAMPLED_LIFETIME: steps}, **update_kwargs)
     algorithm.metrics.aggregate(results, key=LEARNER_RESULTS)
     algorithm.env_runner_group.sync_weights(from_worker_or_learner_group=algorithm.learner_group,
                                             inference_only=True)

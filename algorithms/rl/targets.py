@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy.signal import lfilter
 
 
 def dqn_target(rewards: torch.Tensor, discounts: torch.Tensor, terminated: torch.Tensor,
@@ -19,41 +20,40 @@ def double_dqn_target(rewards: torch.Tensor, discounts: torch.Tensor, terminated
     return rewards + discounts * (1.0 - terminated) * q_next_target.gather(1, best).squeeze(1)
 
 
-def n_step_transitions(observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, terminated: bool,
-                       n: int, gamma: float) -> dict[str, np.ndarray]:
-    """All n-step transitions of one episode fragment (obs has one more entry than actions).
+def clip_rewards(rewards: np.ndarray, clip: bool | float | None) -> np.ndarray:
+    """RLlib's `clip_rewards` setting: True clips to the sign (Atari), a number c to [-c, c]."""
+    if clip is True:
+        return np.sign(rewards)
+    return np.clip(rewards, -clip, clip) if clip else rewards
 
-    Transition t: R = sum_{k<m} gamma^k r_{t+k}, next obs = obs_{t+m}, discount = gamma^m, where
-    m = min(n, steps left in the fragment); `terminated` is 1 only when the window reaches the
-    fragment's terminal step. A fragment cut mid-episode bootstraps early, from a shorter window.
+
+def n_step_returns(rewards: np.ndarray, n: int, gamma: float, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """n-step returns of the first `count` steps of a stretch of one episode's rewards.
+
+    Step t gets R_t = sum_{k<m} gamma^k r_{t+k} with window m = min(n, len(rewards) - t): a full
+    window where the stretch holds n more rewards, a shorter one at its end. Returns (R, m).
     """
-    length = len(actions)
-    returns = np.zeros(length, dtype=np.float32)
-    next_index = np.zeros(length, dtype=np.int64)
-    discounts = np.zeros(length, dtype=np.float32)
-    done = np.zeros(length, dtype=np.float32)
-    for t in range(length):
-        m = min(n, length - t)
-        returns[t] = sum(gamma**k * rewards[t + k] for k in range(m))
-        next_index[t] = t + m
-        discounts[t] = gamma**m
-        done[t] = float(terminated and t + m == length)
-    return {"obs": observations[:length], "actions": actions, "rewards": returns,
-            "next_obs": observations[next_index], "discounts": discounts, "terminated": done}
+    length = len(rewards)
+    t = np.arange(count)
+    windows = np.minimum(n, length - t)
+    returns = np.zeros(count, dtype=np.float32)
+    for k in range(n):
+        inside = k < windows
+        returns[inside] += np.float32(gamma**k) * rewards[t[inside] + k]
+    return returns, windows
 
 
-def gae(rewards: torch.Tensor, values: torch.Tensor, next_values: torch.Tensor, terminated: torch.Tensor,
-        segment_end: torch.Tensor, gamma: float, lam: float) -> torch.Tensor:
-    """Generalised advantage estimates (Schulman et al. 2016) over concatenated fragments.
+def discounted_cumsum(values: np.ndarray, factor: float) -> np.ndarray:
+    """y_t = x_t + factor * y_{t+1}, from the end backwards."""
+    return lfilter([1.0], [1.0, -factor], values[::-1])[::-1].astype(np.float32)
 
-    delta_t = r_t + gamma (1 - terminated_t) V(s_{t+1}) - V(s_t);
-    A_t = delta_t + gamma lam (1 - end_t) A_{t+1}, where end_t marks the last step of a fragment
-    (terminated, truncated or cut). lam = 1 gives n-step returns minus the baseline.
+
+def gae(rewards: np.ndarray, values: np.ndarray, last_value: float, gamma: float, lam: float) -> np.ndarray:
+    """Generalised advantage estimates (Schulman et al. 2016) over one fragment of one episode.
+
+    values are V(s_0..s_{L-1}); last_value is V(s_L), or 0 where the episode terminated at s_L
+    (a truncated or cut fragment bootstraps from it). delta_t = r_t + gamma V(s_{t+1}) - V(s_t),
+    A_t = delta_t + gamma lam A_{t+1}; lam = 1 gives the n-step return minus the baseline.
     """
-    deltas = rewards + gamma * (1.0 - terminated) * next_values - values
-    advantages = torch.zeros_like(deltas)
-    running = torch.zeros((), dtype=deltas.dtype, device=deltas.device)
-    for t in range(len(deltas) - 1, -1, -1):
-        running = deltas[t] + gamma * lam * (1.0 - segment_end[t]) * running
-        advantages[t] = running
-    return advantages
+    next_values = np.append(values[1:], np.float32(last_value))
+    return discounted_cumsum(rewards + gamma * next_values - values, gamma * lam)

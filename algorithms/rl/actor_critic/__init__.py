@@ -2,7 +2,8 @@
 
 Every iteration samples `rollout_fragment_length` steps from each of the N x M vectorised envs
 (N EnvRunners x M envs each) with the current weights, takes one gradient step, and syncs weights.
-Advantages are GAE(lambda) (Schulman et al. 2016); lambda_=1 gives n-step returns over the fragment.
+Advantages are GAE(lambda) (Schulman et al. 2016), computed in a learner connector from whole fragments
+(`A2CTrainBatch`); lambda_=1 gives n-step returns over the fragment.
 REINFORCE with baseline is `.training(complete_episodes=True, lambda_=1.0)`: whole episodes, no bootstrap.
 """
 
@@ -10,13 +11,11 @@ from __future__ import annotations
 
 from typing_extensions import Self
 
-import numpy as np
-
-from ray.rllib.algorithms import Algorithm
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-from algorithms.rl.sampling import fragment_arrays, learn_and_sync, sample_fragments
+from algorithms.rl.base import SampledAlgorithm, validate_common
+from algorithms.rl.sampling import learn_and_sync
 
 
 class A2CConfig(AlgorithmConfig):
@@ -34,6 +33,8 @@ class A2CConfig(AlgorithmConfig):
         self.lr = 1e-3
         self.gamma = 0.99
         self.grad_clip = 0.5
+        self.metrics_num_episodes_for_smoothing = 20
+        self.add_default_connectors_to_learner_pipeline = False  # A2CTrainBatch builds the whole batch
 
     def training(self, *, lambda_=NotProvided, vf_loss_coeff=NotProvided, entropy_coeff=NotProvided,
                  normalize_advantages=NotProvided, complete_episodes=NotProvided, episodes_per_batch=NotProvided,
@@ -49,6 +50,7 @@ class A2CConfig(AlgorithmConfig):
 
     def validate(self) -> None:
         super().validate()
+        validate_common(self)
         if not 0 <= self.lambda_ <= 1:
             raise ValueError("lambda_ must be in [0, 1]")
         if self.entropy_coeff < 0 or self.vf_loss_coeff < 0:
@@ -66,22 +68,7 @@ class A2CConfig(AlgorithmConfig):
         return A2CLearner
 
 
-def rollout_batch(episodes) -> dict[str, np.ndarray]:
-    """Fragments concatenated in order, with next observations and fragment-end markers for GAE."""
-    parts = []
-    for episode in episodes:
-        obs, actions, rewards = fragment_arrays(episode)
-        n = len(actions)
-        terminated = np.zeros(n, dtype=np.float32)
-        terminated[-1] = float(episode.is_terminated)
-        end = np.zeros(n, dtype=np.float32)
-        end[-1] = 1.0
-        parts.append({"obs": obs[:n], "actions": actions, "rewards": rewards, "next_obs": obs[1:n + 1],
-                      "terminated": terminated, "segment_end": end})
-    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
-
-
-class A2C(Algorithm):
+class A2C(SampledAlgorithm):
     @classmethod
     def get_default_config(cls) -> A2CConfig:
         return A2CConfig()
@@ -89,8 +76,8 @@ class A2C(Algorithm):
     def training_step(self) -> None:
         config = self.config
         if config.complete_episodes:
-            episodes = sample_fragments(self, num_episodes=config.episodes_per_batch)
+            episodes, _ = self.sample(num_episodes=config.episodes_per_batch)
         else:
             envs = max(1, config.num_env_runners) * config.num_envs_per_env_runner
-            episodes = sample_fragments(self, num_timesteps=config.rollout_fragment_length * envs)
-        learn_and_sync(self, rollout_batch(episodes))
+            episodes, _ = self.sample(num_timesteps=config.rollout_fragment_length * envs)
+        learn_and_sync(self, episodes=episodes)

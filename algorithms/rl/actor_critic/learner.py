@@ -1,27 +1,28 @@
-"""Advantage actor-critic TorchLearner: policy gradient with a learned baseline and entropy bonus."""
+"""Advantage actor-critic TorchLearner: policy gradient with a learned baseline and entropy bonus,
+on advantages and value targets that `A2CTrainBatch` computed before any minibatching."""
 
 from __future__ import annotations
 
-import torch
-
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.learner.torch.torch_learner import TorchLearner
+from ray.rllib.evaluation.postprocessing import Postprocessing
 
-from algorithms.rl.targets import gae
+from algorithms.rl.actor_critic.connector import A2CTrainBatch
 
 
 class A2CLearner(TorchLearner):
+    def build(self) -> None:
+        super().build()
+        config = self.config
+        self._learner_connector.append(A2CTrainBatch(gamma=config.gamma, lambda_=config.lambda_,
+                                                     normalize_advantages=config.normalize_advantages,
+                                                     clip_rewards=config.clip_rewards))
+
     def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
         module = self.module[module_id].unwrapped()
         dist = module.get_train_action_dist_cls().from_logits(fwd_out[Columns.ACTION_DIST_INPUTS])
         values = module.compute_values(batch)
-        with torch.no_grad():
-            next_values = module.compute_values({Columns.OBS: batch["next_obs"]})
-            advantages = gae(batch["rewards"], values.detach(), next_values, batch["terminated"],
-                             batch["segment_end"], config.gamma, config.lambda_)
-            returns = advantages + values.detach()
-            if config.normalize_advantages and len(advantages) > 1:
-                advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        advantages, returns = batch[Postprocessing.ADVANTAGES], batch[Postprocessing.VALUE_TARGETS]
         policy_loss = -(dist.logp(batch[Columns.ACTIONS]) * advantages).mean()
         value_loss = 0.5 * (returns - values).pow(2).mean()
         entropy = dist.entropy().mean()

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from typing_extensions import Self
 
-from ray.rllib.algorithms import Algorithm
 from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
+from algorithms.rl.base import SampledAlgorithm, validate_common
 from algorithms.rl.replay import ReplayBuffer
-from algorithms.rl.sampling import fragment_arrays, learn_and_sync, sample_fragments
-from algorithms.rl.targets import n_step_transitions
+from algorithms.rl.sampling import learn_and_sync, learner_batch
+
+REPLAY_BUFFER = "replay_buffer"
 
 
 class DQNConfig(AlgorithmConfig):
@@ -35,6 +36,7 @@ class DQNConfig(AlgorithmConfig):
         self.gamma = 0.99
         self.grad_clip = 10.0
         self.train_batch_size_per_learner = 64
+        self.metrics_num_episodes_for_smoothing = 20
 
     def training(self, *, double_q=NotProvided, dueling=NotProvided, n_step=NotProvided, td_loss=NotProvided,
                  replay_capacity=NotProvided, learning_starts=NotProvided, rollout_steps=NotProvided,
@@ -54,6 +56,7 @@ class DQNConfig(AlgorithmConfig):
 
     def validate(self) -> None:
         super().validate()
+        validate_common(self)
         checks = [(self.n_step >= 1, "n_step must be >= 1"), (0 < self.tau <= 1, "tau must be in (0, 1]"),
                   (self.td_loss in ("huber", "mse"), "td_loss must be huber or mse"),
                   (self.target_update_freq >= 1, "target_update_freq must be >= 1"),
@@ -76,26 +79,36 @@ class DQNConfig(AlgorithmConfig):
         return DQNLearner
 
 
-class DQN(Algorithm):
+class DQN(SampledAlgorithm):
     @classmethod
     def get_default_config(cls) -> DQNConfig:
         return DQNConfig()
 
     def setup(self, config) -> None:
         super().setup(config)
-        self.replay = ReplayBuffer(self.config.replay_capacity, seed=self.config.seed or 0)
+        self.replay = ReplayBuffer(self.config.replay_capacity, n_step=self.config.n_step, gamma=self.config.gamma,
+                                   seed=self.config.seed or 0, clip_rewards=self.config.clip_rewards)
 
     def training_step(self) -> None:
-        """Sample a rollout, store its n-step transitions, then `updates_per_rollout` gradient steps
-        on uniform replay batches in one Learner call (`DQNLearner._update` takes them one minibatch
-        after the other), and push the new weights to the EnvRunners."""
+        """Sample a rollout into the replay buffer (n-step windows joined across fragments), then
+        `updates_per_rollout` gradient steps on uniform replay batches in one Learner call
+        (`DQNLearner._update` takes them one minibatch after the other, each with its target-network
+        update), and push the new weights to the EnvRunners."""
         config = self.config
-        for episode in sample_fragments(self, num_timesteps=config.rollout_steps):
-            obs, actions, rewards = fragment_arrays(episode)
-            self.replay.add(n_step_transitions(obs, actions, rewards, episode.is_terminated, config.n_step,
-                                               config.gamma))
-        if len(self.replay) < config.learning_starts:
+        _, fragments = self.sample(num_timesteps=config.rollout_steps)
+        self.replay.add_round(fragments)
+        if len(self.replay) < max(config.learning_starts, 1):
             return
-        batch_size = config.train_batch_size_per_learner
-        batch = self.replay.sample(batch_size * config.updates_per_rollout)
-        learn_and_sync(self, batch)
+        batch = self.replay.sample(config.train_batch_size_per_learner * config.updates_per_rollout)
+        learn_and_sync(self, batch=learner_batch(batch))
+
+    def get_state(self, components=None, *, not_components=None, **kwargs) -> dict:
+        """RLlib's state plus the replay buffer, so a restored DQN continues with the same transitions."""
+        state = super().get_state(components, not_components=not_components, **kwargs)
+        state[REPLAY_BUFFER] = self.replay.state()
+        return state
+
+    def set_state(self, state: dict) -> None:
+        super().set_state(state)
+        if REPLAY_BUFFER in state:
+            self.replay.load_state(state[REPLAY_BUFFER])

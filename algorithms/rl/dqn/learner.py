@@ -1,4 +1,5 @@
-"""DQN / Double DQN TorchLearner: TD loss on replayed n-step transitions, target sync every C steps."""
+"""DQN / Double DQN TorchLearner: TD loss on replayed n-step transitions; the target network is
+updated per gradient step, in `gradient_step`, the one place that counts them."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from ray.rllib.core.rl_module.apis.target_network_api import TargetNetworkAPI
 from algorithms.rl.modules import Q_VALUES
 from algorithms.rl.targets import double_dqn_target, dqn_target
 
+COUNTERS = "dqn_counters"
+
 
 class DQNLearner(TorchLearner):
     def build(self) -> None:
@@ -26,14 +29,30 @@ class DQNLearner(TorchLearner):
         """All `updates_per_rollout` gradient steps of a training step in one Learner update: the batch
         holds their minibatches back to back, already tensors. Slicing tensors here replaces RLlib's
         per-minibatch slicing of the MultiAgentBatch and its bookkeeping, about a tenth of our DQN's
-        training time on CartPole. The gradient steps themselves are unchanged."""
+        training time on CartPole. RLlib's own minibatching (`minibatch_size`) also ends up here,
+        one minibatch per call."""
         size = self.config.train_batch_size_per_learner
         count = min(len(module_batch[Columns.ACTIONS]) for module_batch in batch.values())
         result = None
         for start in range(0, max(count - size, 0) + 1, size):  # a batch smaller than one minibatch: one step
             minibatch = {module_id: {key: value[start:start + size] for key, value in module_batch.items()}
                          for module_id, module_batch in batch.items()}
-            result = super()._update(minibatch)
+            result = self.gradient_step(minibatch)
+        return result
+
+    def gradient_step(self, minibatch: dict):
+        """One gradient step, then the target-network update it is due, per gradient step: Polyak
+        averaging (target <- tau online + (1 - tau) target) after every step when tau < 1, else a
+        hard copy every `target_update_freq` steps."""
+        result = super()._update(minibatch)
+        self.gradient_steps += 1
+        config = self.config
+        if config.tau < 1.0 or self.gradient_steps - self.steps_at_last_sync >= config.target_update_freq:
+            for module in self.module._rl_modules.values():
+                for main, target in module.unwrapped().get_target_network_pairs():
+                    update_target_network(main_net=main, target_net=target, tau=config.tau)
+            self.steps_at_last_sync = self.gradient_steps
+            self.metrics.log_value("target_updates", 1, reduce="sum")
         return result
 
     def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
@@ -49,20 +68,20 @@ class DQNLearner(TorchLearner):
                 target = dqn_target(batch["rewards"], batch["discounts"], batch["terminated"], q_next_target)
         loss_fn = F.smooth_l1_loss if config.td_loss == "huber" else F.mse_loss
         loss = loss_fn(q_selected, target)
-        self.gradient_steps += 1
         self.metrics.log_dict({"q_mean": q_selected.mean(), "target_mean": target.mean(),
                                "td_error_mean": (q_selected - target).abs().mean(), "td_loss": loss},
                               key=module_id, window=1)
         return loss
 
-    def after_gradient_based_update(self, *, timesteps) -> None:
-        """Hard sync every `target_update_freq` gradient steps (tau = 1), or Polyak averaging each call."""
-        super().after_gradient_based_update(timesteps=timesteps)
-        config = self.config
-        due = self.gradient_steps - self.steps_at_last_sync >= config.target_update_freq
-        if config.tau < 1.0 or due:
-            for module_id, module in self.module._rl_modules.items():
-                for main, target in module.unwrapped().get_target_network_pairs():
-                    update_target_network(main_net=main, target_net=target, tau=config.tau)
-            self.steps_at_last_sync = self.gradient_steps
-            self.metrics.log_value("target_syncs", 1, reduce="sum")
+    def get_state(self, components=None, *, not_components=None, **kwargs) -> dict:
+        """RLlib's Learner state plus the gradient-step counters, so a restored learner keeps its
+        target-sync schedule."""
+        state = super().get_state(components, not_components=not_components, **kwargs)
+        state[COUNTERS] = {"gradient_steps": self.gradient_steps, "steps_at_last_sync": self.steps_at_last_sync}
+        return state
+
+    def set_state(self, state: dict) -> None:
+        super().set_state(state)
+        if COUNTERS in state:
+            self.gradient_steps = state[COUNTERS]["gradient_steps"]
+            self.steps_at_last_sync = state[COUNTERS]["steps_at_last_sync"]

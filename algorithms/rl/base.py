@@ -1,0 +1,85 @@
+"""What our DQN and A2C share on top of RLlib's Algorithm: training episodes counted from the
+fragments the algorithm samples, and greedy evaluation on envs of its own.
+
+Results of `train()`:
+- `training_episodes/episode_return_mean`: the mean return of the last
+  `metrics_num_episodes_for_smoothing` training episodes that finished on any EnvRunner (with
+  `episode_len_mean`, `episodes_in_window` and `num_episodes_lifetime`). RLlib's own
+  `env_runners/episode_return_mean` stays as RLlib computes it (see `algorithms.rl.episodes`).
+- `evaluation/...` every `evaluation_interval` iterations (RLlib's setting): `evaluation_duration`
+  greedy episodes, their mean return with its spread (`algorithms.rl.evaluation`).
+"""
+
+from __future__ import annotations
+
+from ray.rllib.algorithms import Algorithm
+from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
+from ray.rllib.env.env_context import EnvContext
+
+from algorithms.rl.episodes import EpisodeWindow
+from algorithms.rl.evaluation import greedy_episodes, summarize
+from algorithms.rl.sampling import sample_fragments, to_fragment
+
+TRAINING_EPISODES = "training_episodes"
+EVAL_SEED_OFFSET = 1_000_000  # evaluation envs never share a seed with training envs
+
+
+def validate_common(config: AlgorithmConfig) -> None:
+    """Settings both of our algorithms read."""
+    if config.metrics_num_episodes_for_smoothing < 1:
+        raise ValueError("metrics_num_episodes_for_smoothing (the training-return window) must be >= 1")
+    if config.evaluation_interval and (config.evaluation_duration_unit != "episodes"
+                                       or not isinstance(config.evaluation_duration, int)
+                                       or config.evaluation_duration < 1):
+        raise ValueError("greedy evaluation runs a whole number of episodes: evaluation_duration_unit='episodes' "
+                         "and evaluation_duration >= 1")
+
+
+class SampledAlgorithm(Algorithm):
+    @classmethod
+    def _should_create_evaluation_env_runners(cls, eval_config) -> bool:
+        """`evaluate()` below builds its own envs; RLlib's evaluation EnvRunners would sit idle."""
+        return False
+
+    def setup(self, config) -> None:
+        super().setup(config)
+        self.training_episodes = EpisodeWindow(self.config.metrics_num_episodes_for_smoothing)
+        self._eval_envs: list | None = None
+
+    def sample(self, **kwargs) -> tuple[list, list]:
+        """One round of `sample_fragments`, counted into the training-episode window: (RLlib episodes,
+        the same as Fragments)."""
+        episodes = sample_fragments(self, **kwargs)
+        fragments = [to_fragment(e) for e in episodes]
+        self.training_episodes.add_round(fragments)
+        self.metrics.log_dict(self.training_episodes.metrics(), key=TRAINING_EPISODES, reduce="item")
+        return episodes, fragments
+
+    def evaluate(self, parallel_train_future=None) -> dict:
+        """`evaluation_duration` greedy episodes (epsilon 0, or the most likely action), one per env."""
+        count = self.config.evaluation_duration if isinstance(self.config.evaluation_duration, int) else 10
+        if self._eval_envs is None or len(self._eval_envs) != count:
+            self._close_eval_envs()
+            self._eval_envs = [self.env_creator(EnvContext(self.config.env_config, worker_index=0))
+                               for _ in range(count)]
+        base = EVAL_SEED_OFFSET + 1000 * (self.config.seed or 0)
+        return summarize(greedy_episodes(self.get_module(), self._eval_envs, [base + i for i in range(count)]))
+
+    def get_state(self, components=None, *, not_components=None, **kwargs) -> dict:
+        state = super().get_state(components, not_components=not_components, **kwargs)
+        state[TRAINING_EPISODES] = self.training_episodes.state()
+        return state
+
+    def set_state(self, state: dict) -> None:
+        super().set_state(state)
+        if TRAINING_EPISODES in state:
+            self.training_episodes.load_state(state[TRAINING_EPISODES])
+
+    def _close_eval_envs(self) -> None:
+        for env in self._eval_envs or []:
+            env.close()
+        self._eval_envs = None
+
+    def stop(self) -> None:
+        self._close_eval_envs()
+        super().stop()

@@ -1,0 +1,59 @@
+"""Greedy evaluation on environments of its own: M episodes, one per env, all run to their end.
+
+Running exactly one episode per env matters: an EnvRunner asked for M episodes from vectorised envs
+returns the first M to finish, which favours short episodes. These envs are built by the
+Algorithm's own env creator but never touch its EnvRunners, so evaluation episodes reach neither
+the replay buffer nor the training-episode metrics. Each evaluation starts from the same M seeds,
+so successive evaluations of one trial (and trials with the same seed) face the same start states.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ray.rllib.core.columns import Columns
+
+from orchestration.aggregate import MIN_VALUES_FOR_CI, interval
+
+
+@torch.no_grad()
+def greedy_actions(module, observations: np.ndarray) -> np.ndarray:
+    """argmax Q for a Q-module, the most likely action of a categorical policy otherwise."""
+    device = next(module.parameters()).device
+    out = module.forward_inference({Columns.OBS: torch.as_tensor(observations, device=device)})
+    if Columns.ACTIONS in out:
+        return out[Columns.ACTIONS].cpu().numpy()
+    return out[Columns.ACTION_DIST_INPUTS].argmax(dim=-1).cpu().numpy()
+
+
+def greedy_episodes(module, envs: list, seeds: list[int]) -> list[tuple[float, int]]:
+    """(return, length) of one greedy episode per env, the envs stepped together so the module
+    sees one batch per step."""
+    observations = [env.reset(seed=seed)[0] for env, seed in zip(envs, seeds)]
+    returns, lengths = np.zeros(len(envs)), np.zeros(len(envs), dtype=int)
+    running = list(range(len(envs)))
+    while running:
+        actions = greedy_actions(module, np.stack([observations[i] for i in running]))
+        still = []
+        for i, action in zip(running, actions):
+            observations[i], reward, terminated, truncated, _ = envs[i].step(action)
+            returns[i] += reward
+            lengths[i] += 1
+            if not (terminated or truncated):
+                still.append(i)
+        running = still
+    return list(zip(returns.tolist(), lengths.tolist()))
+
+
+def summarize(episodes: list[tuple[float, int]]) -> dict[str, float]:
+    """Mean return with its spread: a 95% bootstrap CI from MIN_VALUES_FOR_CI episodes on, and
+    always the min and max."""
+    returns = np.array([r for r, _ in episodes], dtype=float)
+    out = {"episode_return_mean": float(returns.mean()), "episode_return_std": float(returns.std()),
+           "episode_return_min": float(returns.min()), "episode_return_max": float(returns.max()),
+           "episode_len_mean": float(np.mean([n for _, n in episodes])), "num_episodes": len(episodes)}
+    if len(returns) >= MIN_VALUES_FOR_CI:
+        ci = interval(returns)
+        out.update(episode_return_ci95_low=ci.low, episode_return_ci95_high=ci.high)
+    return out
