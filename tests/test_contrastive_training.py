@@ -1,4 +1,6 @@
-"""Short self-supervised runs on digits: SimCLR beats the random encoder; every method trains."""
+"""Short self-supervised runs on digits, each scored against its own randomly initialised encoder on the
+same split (which already reaches about 0.93 kNN and 0.95 probe accuracy on digits): SimCLR beats it on
+both scores, every method beats it on the linear probe."""
 
 import pytest
 import torch
@@ -25,15 +27,21 @@ def test_simclr_beats_the_random_encoder_on_digits():
 
 
 @pytest.mark.parametrize("method", ["moco_v1", "moco_v2", "byol", "simsiam"])
-def test_every_method_trains_and_keeps_a_spread_embedding(method):
-    experiment = ContrastiveExperiment(config(method=method, steps_per_iteration=8, batch_size=64, queue_size=128))
+def test_every_method_beats_its_random_encoder(method):
+    """150 steps of batch 128. Over seeds 0-2 the probe gained 0.014-0.031 on the random encoder (5-11 of
+    359 test images) for every method; kNN of BYOL and SimSiam still trails it this early, so it is
+    not asserted."""
+    torch.set_num_threads(2)
+    experiment = ContrastiveExperiment(config(method=method, steps_per_iteration=50, batch_size=128, queue_size=256))
+    baseline = experiment.describe()
     first = experiment.step()
-    second = experiment.step()
-    assert torch.isfinite(torch.tensor(second["train/loss"]))
-    assert second["train/embedding_std"] > 0.01, "the embedding collapsed to a point"
-    assert second["eval/knn_acc"] > 0.5
+    for _ in range(2):
+        last = experiment.step()
+    assert last["train/loss"] < first["train/loss"]
+    assert last["train/embedding_std"] > 0.01, "the embedding collapsed to a point"
+    assert last["eval/linear_acc"] >= baseline["baseline/linear_acc_random_encoder"] + 3 / 359, (last, baseline)
     if method == "byol":
-        assert first["train/tau"] < second["train/tau"] < 1.0  # cosine schedule rises
+        assert first["train/tau"] < last["train/tau"] == pytest.approx(1.0)  # the cosine schedule rises to 1
 
 
 def test_checkpoint_round_trip_reproduces_training(tmp_path):

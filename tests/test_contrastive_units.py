@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from algorithms.contrastive.evaluation import knn_accuracy, linear_probe_accuracy
 from algorithms.contrastive.losses import (byol_loss, contrastive_pair_loss, info_nce, n_pair_loss,
                                            negative_cosine, nt_xent, triplet_loss)
-from algorithms.contrastive.methods import BYOL, MoCo, SimSiam
+from algorithms.contrastive.methods import BYOL, MoCo, SimSiam, grouped_forward
 from algorithms.contrastive.momentum import KeyQueue, cosine_momentum, momentum_update
 from algorithms.contrastive.networks import SmallCNN
 
@@ -126,7 +126,7 @@ def test_stop_gradient_blocks_the_target_branch():
 def test_targets_get_no_gradient_from_the_loss(method):
     torch.manual_seed(3)
     encoder = SmallCNN(1, width=4, out_dim=8)
-    model = {"moco": lambda: MoCo(encoder, 4, 8, temperature=0.2, momentum=0.9, queue_size=8),
+    model = {"moco": lambda: MoCo(encoder, 4, 8, temperature=0.2, momentum=0.9, queue_size=8, bn_groups=2),
              "byol": lambda: BYOL(encoder, 4, 8, tau=0.9),
              "simsiam": lambda: SimSiam(encoder, 4, 8)}[method]()
     x1, x2 = torch.randn(4, 1, 8, 8), torch.randn(4, 1, 8, 8)
@@ -143,15 +143,62 @@ def test_targets_get_no_gradient_from_the_loss(method):
         assert torch.allclose(model.queue.ordered()[-4:], model.pending_keys), "this batch's keys are newest"
 
 
+def test_a_key_depends_only_on_its_shuffled_bn_group():
+    """MoCo's shuffling BN: each key is computed with the BatchNorm statistics of its own randomly drawn
+    sub-batch, so it does not depend on the rest of the batch (its query's sub-batch included)."""
+    torch.manual_seed(0)
+    model = MoCo(SmallCNN(1, width=4, out_dim=8), 4, 8, temperature=0.2, momentum=0.9, queue_size=64, bn_groups=4)
+    key = model.key.train()
+    x = torch.randn(32, 1, 8, 8)
+    torch.manual_seed(1)
+    keys = grouped_forward(key, x, 4, shuffle=True)
+    torch.manual_seed(1)
+    order = torch.randperm(32)
+    groups = order.chunk(4)
+    for members in groups:
+        assert torch.allclose(keys[members], key(x[members]), atol=1e-5), "statistics of its own group only"
+    assert keys.shape == (32, 4)
+    mine = groups[0]
+    others = torch.tensor([i for i in range(32) if i not in set(mine.tolist())])
+    changed = x.clone()
+    changed[others] = torch.randn(len(others), 1, 8, 8) * 3
+    torch.manual_seed(1)
+    assert torch.allclose(grouped_forward(key, changed, 4, shuffle=True)[mine], keys[mine], atol=1e-5)
+    query_groups = torch.arange(32).chunk(4)
+    same = sum(len(set(q.tolist()) & set(k.tolist())) ** 2 for q in query_groups for k in groups)
+    assert same < 32 * 8 / 2, "key sub-batches are not the query sub-batches"
+    unshuffled = grouped_forward(key, x, 4)
+    assert torch.allclose(unshuffled[:8], key(x[:8]), atol=1e-5) and not torch.allclose(unshuffled, key(x), atol=1e-3)
+
+
 def test_knn_and_linear_probe_on_separable_data():
     torch.manual_seed(4)
     centers = torch.eye(3) * 5
     train_y, test_y = torch.arange(30) % 3, torch.arange(12) % 3
     train_x, test_x = centers[train_y] + torch.randn(30, 3) * 0.3, centers[test_y] + torch.randn(12, 3) * 0.3
     assert knn_accuracy(train_x, train_y, test_x, test_y, 3, k=5) == 1.0
-    assert linear_probe_accuracy(train_x, train_y, test_x, test_y, 3) == 1.0
+    assert linear_probe_accuracy(train_x, train_y, test_x, test_y) == 1.0
     shuffled = train_y[torch.randperm(30)]
     assert knn_accuracy(train_x, shuffled, test_x, test_y, 3, k=5) < 0.9
+
+
+def test_linear_probe_is_converged_logistic_regression():
+    """On the digits pixels the probe scores what a much longer, tighter fit scores, far above chance,
+    and near chance on shuffled labels."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from algorithms.data import load_dataset
+
+    train, test = load_dataset("digits").split(0.2, seed=0)
+    train_x, test_x = train.images.flatten(1), test.images.flatten(1)
+    accuracy = linear_probe_accuracy(train_x, train.labels, test_x, test.labels)
+    scaler = StandardScaler().fit(train_x.numpy())
+    reference = LogisticRegression(max_iter=20_000, tol=1e-8).fit(scaler.transform(train_x.numpy()), train.labels)
+    assert accuracy == pytest.approx(reference.score(scaler.transform(test_x.numpy()), test.labels), abs=1 / 359)
+    assert accuracy > 0.9
+    shuffled = train.labels[torch.randperm(len(train.labels), generator=torch.Generator().manual_seed(0))]
+    assert linear_probe_accuracy(train_x, shuffled, test_x, test.labels) < 0.25
 
 
 def test_resnet18_encoder_for_cifar():

@@ -84,6 +84,9 @@ BAD_SPACES = {
                           "  queue_size: {value: 128}\n  batch_size: {value: 256}\n",
                           "queue_size (128) must be at least batch_size (256) so a batch of keys fits the queue "
                           "(for method=moco_v1)"),
+    "bn groups of one": ("family: contrastive\nparameters:\n  method: {value: moco_v2}\n  batch_size: {value: 8}\n"
+                         "  bn_groups: {value: 8}\n  queue_size: {value: 64}\n",
+                         "batch_size (8) must give each of the 8 bn_groups at least 2 samples"),
     "unknown env": ("family: rl\nparameters:\n  env: {values: [CartPole-v1, CartPool-v1]}\n",
                     "unknown environment 'CartPool-v1'"),
     "unknown atari env": ("family: rl\nparameters:\n  env: {value: ALE/Pongg-v5}\n",

@@ -44,23 +44,37 @@ class SimCLR(nn.Module):
         pass
 
 
+def grouped_forward(module: nn.Module, x: torch.Tensor, groups: int, shuffle: bool = False) -> torch.Tensor:
+    """`module` on `groups` sub-batches, each with BatchNorm statistics of its own, as MoCo's batch is
+    split over GPUs. With `shuffle`, samples go to sub-batches at random and the output comes back
+    in input order: MoCo's shuffling BN, which keeps a key out of its query's sub-batch statistics."""
+    if groups <= 1:
+        return module(x)
+    order = torch.randperm(len(x)).to(x.device) if shuffle else torch.arange(len(x), device=x.device)
+    out = torch.cat([module(chunk) for chunk in x[order].chunk(groups)])
+    return out[order.argsort()]
+
+
 class MoCo(nn.Module):
     """He et al. 2020 (v1: linear head) and Chen et al. 2020 (v2: MLP head; stronger views are the
-    augmentation's job). The key encoder follows the query encoder with momentum m."""
+    augmentation's job). The key encoder follows the query encoder with momentum m. The encoders use
+    BatchNorm, so queries run in `bn_groups` sub-batches and keys in shuffled ones (MoCo's
+    shuffling BN on one device): otherwise batch statistics shared by a query and its key leak
+    which key is the positive, and the loss falls without learning a representation."""
 
     def __init__(self, encoder: nn.Module, proj_dim: int, hidden: int, temperature: float, momentum: float,
-                 queue_size: int, version: int = 2, generator: torch.Generator | None = None):
+                 queue_size: int, version: int = 2, generator: torch.Generator | None = None, bn_groups: int = 4):
         super().__init__()
-        self.encoder, self.temperature, self.momentum = encoder, temperature, momentum
+        self.encoder, self.temperature, self.momentum, self.bn_groups = encoder, temperature, momentum, bn_groups
         head = mlp(encoder.out_dim, hidden, proj_dim) if version == 2 else nn.Linear(encoder.out_dim, proj_dim)
         self.query = nn.Sequential(encoder, head)
         self.key = _frozen_copy(self.query)
         self.queue = KeyQueue(queue_size, proj_dim, generator=generator)
 
     def loss(self, x1, x2):
-        q = self.query(x1)
+        q = grouped_forward(self.query, x1, self.bn_groups)
         with torch.no_grad():
-            k = F.normalize(self.key(x2), dim=1)
+            k = F.normalize(grouped_forward(self.key, x2, self.bn_groups, shuffle=True), dim=1)
         self.pending_keys = k  # enqueued after the optimizer step: backward still needs this queue
         self.last_z = q.detach()
         return info_nce(q, k, self.queue.keys, self.temperature)
@@ -120,7 +134,7 @@ def build_method(config: dict, encoder: nn.Module, generator: torch.Generator | 
         return SimCLR(encoder, proj, hidden, config["temperature"], config["loss"], config["margin"])
     if name in ("moco_v1", "moco_v2"):
         return MoCo(encoder, proj, hidden, config["temperature"], config["momentum"], config["queue_size"],
-                    version=1 if name == "moco_v1" else 2, generator=generator)
+                    version=1 if name == "moco_v1" else 2, generator=generator, bn_groups=config["bn_groups"])
     if name == "byol":
         return BYOL(encoder, proj, hidden, config["momentum"], config["cosine_momentum"])
     if name == "simsiam":
