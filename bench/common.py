@@ -34,12 +34,24 @@ def command() -> str:
     return " ".join(["python", str(script), *map(shlex.quote, sys.argv[1:])])
 
 
+def git_commit() -> str:
+    """The commit the benchmark ran at, with "+changes" when the measured code differed from it."""
+    import subprocess
+
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+    commit = git("rev-parse", "--short=12", "HEAD") or "unknown"
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", "algorithms", "orchestration", "bench/*.py")
+    return commit + ("+changes" if changed else "")
+
+
 def write_result(name: str, result: dict) -> Path:
-    """Save one benchmark's numbers with the command that produced them."""
+    """Save one benchmark's numbers with the command and the commit that produced them."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    payload = {"benchmark": name, "command": command(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-               "machine": machine(), **result}
+    payload = {"benchmark": name, "command": command(), "git_commit": git_commit(),
+               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(), **result}
     path.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"wrote {path.relative_to(ROOT)}")
     return path
