@@ -40,6 +40,19 @@ def median_and_range(summary: dict, key: str, fmt: str) -> str:
     return f"{summary[f'median_{key}']:{fmt}} ({low:{fmt}}-{high:{fmt}})"
 
 
+def capped_note(runs: list[dict], theirs: str, ours: str) -> str:
+    """A capped run counts at its cap, so a ratio against it is a bound, not a measurement."""
+    def capped(name):
+        return sum(not r["solved"] for r in runs if r["name"] == name)
+
+    if capped(ours):
+        return f" (not a measurement: {capped(ours)} run(s) of {ours} hit the cap)"
+    if capped(theirs):
+        return (f" (a lower bound: {capped(theirs)} of {sum(r['name'] == theirs for r in runs)} runs of {theirs} "
+                "hit the cap unsolved and count at it)")
+    return ""
+
+
 def rl_section(name: str, ours: str, theirs: str, title: str) -> list[str]:
     result = load(name)
     if result is None:
@@ -56,9 +69,11 @@ def rl_section(name: str, ours: str, theirs: str, title: str) -> list[str]:
     return [f"### {title}", "", ran(result), "",
             table(["algorithm", "solved", f"wall s to 475, median (range) of {seeds} seeds", "env steps to 475",
                    "env steps/s"], rows), "",
-            f"- Wall time to 475, ratio of medians {theirs} / {ours}: **{s['wall_time_ratio']:.2f}x**",
+            f"- Wall time to 475, ratio of medians {theirs} / {ours}: **{s['wall_time_ratio']:.2f}x**"
+            + capped_note(result["runs"], theirs, ours),
             f"- Throughput (env steps/s), {ours} / {theirs}: **{s['throughput_ratio']:.2f}x**",
-            f"- Sample efficiency (env steps to 475, {theirs} / {ours}): **{s['sample_efficiency_ratio']:.2f}x**",
+            f"- Sample efficiency (env steps to 475, {theirs} / {ours}): **{s['sample_efficiency_ratio']:.2f}x**"
+            + capped_note(result["runs"], theirs, ours),
             (f"- With {seeds} seeds these are medians with their range, not confidence intervals; a ratio is "
              "worth its name only where the two ranges do not overlap."),
             "", "<details><summary>Per seed</summary>", "",

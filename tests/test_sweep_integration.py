@@ -32,6 +32,17 @@ def write_space(tmp_path, head: str, iterations: int) -> None:
     (folder / "tiny.yaml").write_text(body)
 
 
+def sweep_with_one_failure(tmp_path, space: str, failure: str, experiment: str, mlflow_server):
+    """Run search_spaces/SPACE.yaml with one injected crash ("<trial name part>@<iteration>") and one
+    retry allowed; returns the MLflow client and experiment."""
+    env = {"SWEEP_INJECT_FAILURE": failure, "SWEEP_INJECT_FAILURE_DIR": str(tmp_path)}
+    result = run_cli([space, "--num-cpus", "2", "--tracking-uri", mlflow_server.uri, "--experiment", experiment,
+                      "--max-failures", "1"], cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    client = mlflow_server.client()
+    return client, client.get_experiment_by_name(experiment)
+
+
 def children(client, experiment_id, parent_id):
     return client.search_runs([experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_id}'")
 
@@ -171,6 +182,30 @@ def test_rl_trials_with_env_runners_reuse_one_worker(tmp_path, mlflow_server):
         assert "checkpoint" in {a.path for a in client.list_artifacts(run.info.run_id)}
 
 
+def test_a_retried_dqn_trial_continues_its_replay_buffer_and_curves(tmp_path, mlflow_server):
+    """A DQN trial that crashes at iteration 3 resumes from its iteration-2 checkpoint (replay buffer,
+    counters, episode window and history: see test_rl_algorithms): every step reaches MLflow once and
+    the env-step count continues."""
+    (tmp_path / "search_spaces").mkdir()
+    (tmp_path / "search_spaces" / "dqn.yaml").write_text(textwrap.dedent("""
+        family: rl
+        parameters:
+          algorithm: {values: [dqn]}  # swept, so the trial is named algorithm=dqn
+          evaluation_episodes: {value: 5}
+          iterations: {value: 4}
+          env_steps_per_iteration: {value: 600}
+          learning_starts: {value: 500}
+    """))
+    client, experiment = sweep_with_one_failure(tmp_path, "dqn", "algorithm=dqn@3", "rl-retry", mlflow_server)
+    [run] = children(client, experiment.experiment_id, parent_run(client, experiment.experiment_id).info.run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["sweep.retries"] == "1"
+    for metric in ("env_steps", "episode_return_mean", "eval/episode_return_mean", "train/td_loss"):
+        history = client.get_metric_history(run.info.run_id, metric)
+        assert sorted(m.step for m in history) == [1, 2, 3, 4], metric
+    steps = [m.value for m in sorted(client.get_metric_history(run.info.run_id, "env_steps"), key=lambda m: m.step)]
+    assert steps == sorted(steps) and steps[-1] >= 2400, "the env-step count continues after the retry"
+
+
 def test_asha_stops_bad_trials_early(tmp_path, mlflow_server):
     write_space(tmp_path, """
         family: diffusion
@@ -283,13 +318,7 @@ def test_a_failing_trial_is_retried_from_its_checkpoint_and_the_failure_stays_vi
         parameters:
           schedule: {values: [linear, cosine]}
     """, iterations=3)
-    env = {"SWEEP_INJECT_FAILURE": "schedule=linear@2", "SWEEP_INJECT_FAILURE_DIR": str(tmp_path)}
-    result = run_cli(["tiny", "--num-cpus", "2", "--tracking-uri", mlflow_server.uri, "--experiment", "retry",
-                      "--max-failures", "1"], cwd=tmp_path, env=env)
-    assert result.returncode == 0, result.stderr[-3000:]
-
-    client = mlflow_server.client()
-    experiment = client.get_experiment_by_name("retry")
+    client, experiment = sweep_with_one_failure(tmp_path, "tiny", "schedule=linear@2", "retry", mlflow_server)
     parent = parent_run(client, experiment.experiment_id)
     runs = {r.data.params["schedule"]: r for r in children(client, experiment.experiment_id, parent.info.run_id)}
     assert set(runs) == {"linear", "cosine"} and all(r.info.status == "FINISHED" for r in runs.values())

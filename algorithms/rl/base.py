@@ -45,6 +45,9 @@ class SampledAlgorithm(Algorithm):
         super().setup(config)
         self.training_episodes = EpisodeWindow(self.config.metrics_num_episodes_for_smoothing)
         self._eval_envs: list | None = None
+        # what RLlib's checkpoint does not hold but a restored algorithm needs: {state key: object with
+        # state() and load_state()}; subclasses add theirs (DQN: its replay buffer)
+        self.checkpointed = {TRAINING_EPISODES: self.training_episodes}
 
     def sample(self, **kwargs) -> tuple[list, list]:
         """One round of `sample_fragments`, counted into the training-episode window: (RLlib episodes,
@@ -66,14 +69,16 @@ class SampledAlgorithm(Algorithm):
         return summarize(greedy_episodes(self.get_module(), self._eval_envs, [base + i for i in range(count)]))
 
     def get_state(self, components=None, *, not_components=None, **kwargs) -> dict:
+        """RLlib's state plus everything in `self.checkpointed`."""
         state = super().get_state(components, not_components=not_components, **kwargs)
-        state[TRAINING_EPISODES] = self.training_episodes.state()
+        state.update({key: holder.state() for key, holder in self.checkpointed.items()})
         return state
 
     def set_state(self, state: dict) -> None:
         super().set_state(state)
-        if TRAINING_EPISODES in state:
-            self.training_episodes.load_state(state[TRAINING_EPISODES])
+        for key, holder in self.checkpointed.items():
+            if key in state:
+                holder.load_state(state[key])
 
     def _close_eval_envs(self) -> None:
         for env in self._eval_envs or []:

@@ -41,8 +41,8 @@ class A2CTrainBatch(ConnectorV2):
             length = len(f.actions)
             fragment_values = values[start:start + length + 1]
             last = 0.0 if f.terminated else fragment_values[-1]
-            fragment_advantages = gae(clip_rewards(f.rewards, self.clip_rewards), fragment_values[:-1], last, self.gamma,
-                                      self.lambda_)
+            rewards = clip_rewards(f.rewards, self.clip_rewards)
+            fragment_advantages = gae(rewards, fragment_values[:-1], last, self.gamma, self.lambda_)
             rows.append(np.arange(start, start + length))
             advantages.append(fragment_advantages)
             value_targets.append(fragment_advantages + fragment_values[:-1])

@@ -88,6 +88,7 @@ class DQN(SampledAlgorithm):
         super().setup(config)
         self.replay = ReplayBuffer(self.config.replay_capacity, n_step=self.config.n_step, gamma=self.config.gamma,
                                    seed=self.config.seed or 0, clip_rewards=self.config.clip_rewards)
+        self.checkpointed[REPLAY_BUFFER] = self.replay  # a restored DQN continues with the same transitions
 
     def training_step(self) -> None:
         """Sample a rollout into the replay buffer (n-step windows joined across fragments), then
@@ -101,14 +102,3 @@ class DQN(SampledAlgorithm):
             return
         batch = self.replay.sample(config.train_batch_size_per_learner * config.updates_per_rollout)
         learn_and_sync(self, batch=learner_batch(batch))
-
-    def get_state(self, components=None, *, not_components=None, **kwargs) -> dict:
-        """RLlib's state plus the replay buffer, so a restored DQN continues with the same transitions."""
-        state = super().get_state(components, not_components=not_components, **kwargs)
-        state[REPLAY_BUFFER] = self.replay.state()
-        return state
-
-    def set_state(self, state: dict) -> None:
-        super().set_state(state)
-        if REPLAY_BUFFER in state:
-            self.replay.load_state(state[REPLAY_BUFFER])
