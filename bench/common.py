@@ -7,12 +7,14 @@ Each script writes `bench/results/<name>.json` holding its command line, the mac
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import shlex
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,10 +82,32 @@ def run_sweep(space: Path | str, workdir: Path, name: str, *extra: str) -> tuple
     return time.perf_counter() - start, workdir / "ray_results" / name
 
 
+@dataclass
+class TrialTime:
+    config: dict
+    final: float | None
+    iterations: int
+    wall_s: float  # Tune's time_total_s: the time spent inside the trial's steps
+    outcome: str
+
+
 def sweep_rows(space: Path | str, experiment_dir: Path):
-    """The sweep's trials as the end-of-sweep table sees them (config, final metric, iterations, time)."""
+    """The sweep's trials from Tune's saved state, best first: config, final metric, iterations, the
+    time Tune measured inside each trial, and its outcome."""
+    from ray.tune import ExperimentAnalysis
+
+    from orchestration.results.rows import tune_outcomes
     from orchestration.search_space import load_sweep
-    from orchestration.summary import collect_rows, load_analysis
 
     spec = load_sweep(str(space))
-    return spec, collect_rows(load_analysis(str(experiment_dir)), spec)
+    outcomes = tune_outcomes(str(experiment_dir), lambda c: int(spec.family.resolve(c)[spec.family.budget_param]))
+    rows = []
+    for trial in ExperimentAnalysis(str(experiment_dir)).trials:
+        last = trial.last_result or {}
+        final = last.get(spec.metric)
+        rows.append(TrialTime({k: trial.config.get(k) for k in spec.swept_keys},
+                              None if final is None or math.isnan(final) else float(final),
+                              int(last.get("training_iteration", 0) or 0), float(last.get("time_total_s", 0.0) or 0.0),
+                              outcomes[trial.trial_id]))
+    sign = 1 if spec.mode == "min" else -1
+    return spec, sorted(rows, key=lambda r: (r.final is None, sign * (r.final or 0.0)))

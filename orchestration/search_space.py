@@ -7,11 +7,14 @@ Errors name the file and the key: `diffusion.yaml: parameters.timesteps.values[1
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from orchestration.errors import SweepError
@@ -19,7 +22,8 @@ from orchestration.family import Family, load_family
 from orchestration.params import Float, Int, Param
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-TOP_LEVEL_KEYS = {"family", "description", "metric", "method", "num_samples", "scheduler", "parameters"}
+TOP_LEVEL_KEYS = {"family", "description", "metric", "method", "num_samples", "seeds", "scheduler", "parameters"}
+SEED = "seed"
 METHODS = ("grid", "random")
 GOALS = {"minimize": "min", "maximize": "max"}
 DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform")
@@ -63,16 +67,50 @@ class SweepSpec:
     parameters: dict[str, dict]
     description: str = ""
     raw: dict = field(default_factory=dict)
+    seeds: int | None = None  # replicates: every configuration runs with seeds seed_offset .. + seeds - 1
+    seed_offset: int = 0
 
     @property
     def swept_keys(self) -> list[str]:
-        """Parameters that differ between trials, in file order (used for names and reports)."""
-        return [k for k, v in self.parameters.items() if "value" not in v]
+        """Parameters that differ between trials, in file order, the seed last (used for names and reports)."""
+        keys = [k for k, v in self.parameters.items() if "value" not in v]
+        return keys + [SEED] if self.seeds else keys
+
+    @property
+    def config_keys(self) -> list[str]:
+        """The swept parameters that make a configuration: all but the seed."""
+        return [k for k in self.swept_keys if k != SEED]
+
+    def seed_values(self) -> list[int]:
+        return list(range(self.seed_offset, self.seed_offset + (self.seeds or 1)))
+
+    def with_seeds(self, seeds: int | None, offset: int | None) -> "SweepSpec":
+        """A copy with replicates from the command line (--seeds, --seed-offset); they replace any
+        `seed` parameter of the file."""
+        seeds = seeds or self.seeds or 1
+        offset = self.seed_offset if offset is None else offset
+        params = {k: v for k, v in self.parameters.items() if k != SEED}
+        return SweepSpec(**{**self.__dict__, "parameters": params, "seeds": seeds, "seed_offset": offset})
+
+    def configurations(self, sample_seed: int = 0) -> list[dict]:
+        """The configurations a replicated sweep runs (swept values without the seed): the grid, or
+        `num_samples` random draws. Distributions are drawn once per configuration, with a fixed
+        generator, so every seed of a configuration gets the same values."""
+        rng = np.random.default_rng(sample_seed)
+        grid = {k: v["values"] for k, v in self.parameters.items() if "values" in v and self.method == "grid"}
+        drawn = [k for k in self.config_keys if k not in grid]
+        combos = [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
+        count = len(combos) if self.method == "grid" else self.num_samples
+        return [{**combos[i % len(combos)], **{k: _draw(self.parameters[k], rng) for k in drawn}}
+                for i in range(count)]
 
     def with_overrides(self, overrides: dict[str, Any]) -> "SweepSpec":
         """A copy where each override becomes a constant (used by --smoke and --set)."""
         params = dict(self.parameters)
         for key, value in overrides.items():
+            if key == SEED and self.seeds:
+                raise SweepError(f"{self.path.name}: override seed: this sweep runs seeds "
+                                 f"{self.seed_offset}..{self.seed_offset + self.seeds - 1}; use --seed-offset")
             _check_value(self.family.params, key, value, f"{self.path.name}: override {key}")
             params[key] = {"value": value}
         copy = SweepSpec(**{**self.__dict__, "parameters": params})
@@ -97,10 +135,12 @@ class SweepSpec:
         return [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())] * self.num_samples
 
     def param_space(self) -> dict:
-        """Tune's param_space: grid_search / choice / distributions, constants as they are."""
+        """Tune's param_space: grid_search / choice / distributions, constants as they are. With
+        replicates every trial's swept values are given explicitly, `configurations()` crossed with
+        the seeds (see tuning.build_search_alg), and override these entries."""
         from ray import tune
 
-        space = {}
+        space = {SEED: tune.grid_search(self.seed_values())} if self.seeds else {}
         for key, entry in self.parameters.items():
             if "value" in entry:
                 space[key] = entry["value"]
@@ -114,6 +154,25 @@ class SweepSpec:
             else:
                 space[key] = tune.randint(entry["min"], entry["max"] + 1)
         return space
+
+
+def config_id(config: dict) -> str:
+    """A short stable id of a configuration (swept values without the seed): the tag that finds its
+    replicates in MLflow. Values are hashed as text, so a value read back from MLflow matches."""
+    text = json.dumps({k: str(v) for k, v in sorted(config.items())})
+    return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+
+def _draw(entry: dict, rng: np.random.Generator):
+    """One value of a swept parameter: a listed value or a draw from its distribution."""
+    if "values" in entry:
+        return entry["values"][int(rng.integers(len(entry["values"])))]
+    low, high = entry["min"], entry["max"]
+    if entry["distribution"] == "uniform":
+        return float(rng.uniform(low, high))
+    if entry["distribution"] == "log_uniform":
+        return float(np.exp(rng.uniform(np.log(low), np.log(high))))
+    return int(rng.integers(low, high + 1))
 
 
 def _check_value(specs: dict[str, Param], key: str, value: Any, where: str) -> None:
@@ -249,6 +308,18 @@ def load_sweep(name_or_path: str) -> SweepSpec:
     num_samples = raw.get("num_samples", 1)
     if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples < 1:
         raise SweepError(f"{where}: num_samples: must be an integer >= 1, got {num_samples!r}")
+    seeds = raw.get("seeds")
+    if seeds is not None:
+        if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
+            raise SweepError(f"{where}: seeds: must be an integer >= 1, got {seeds!r}")
+        if SEED in (raw.get("parameters") or {}):
+            raise SweepError(f"{where}: parameters.seed: drop it; `seeds: {seeds}` runs every configuration "
+                             f"with seeds 0..{seeds - 1}")
+        if SEED not in family.params:
+            raise SweepError(f"{where}: seeds: family {family.name} has no seed parameter")
+        if method == "grid" and num_samples > 1:
+            raise SweepError(f"{where}: num_samples: with seeds, a grid's num_samples would repeat identical "
+                             "trials; replicates come from seeds")
 
     parameters = raw.get("parameters") or {}
     if not isinstance(parameters, dict):
@@ -263,6 +334,6 @@ def load_sweep(name_or_path: str) -> SweepSpec:
     spec = SweepSpec(name=path.stem, path=path.resolve(), family=family, metric=metric_name, mode=GOALS[goal],
                      method=method, num_samples=num_samples,
                      scheduler=_validate_scheduler(raw.get("scheduler"), f"{where}: scheduler"),
-                     parameters=checked, description=str(raw.get("description", "")), raw=raw)
+                     parameters=checked, description=str(raw.get("description", "")), raw=raw, seeds=seeds)
     _check_combinations(spec)
     return spec

@@ -18,6 +18,7 @@ import yaml
 from orchestration.errors import EXIT_INTERRUPTED, EXIT_USAGE, SweepError
 from orchestration.search_space import available_sweeps, load_sweep
 
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m orchestration.sweep",
@@ -27,6 +28,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("sweep", help="sweep name (search_spaces/NAME.yaml) or a path to a YAML file")
     parser.add_argument("--space", metavar="FILE", help="search-space file to use instead of search_spaces/NAME.yaml")
     parser.add_argument("--num-samples", type=int, help="trials per grid point (random: trials in total)")
+    parser.add_argument("--seeds", type=int, metavar="N",
+                        help="replicates: run every configuration with N seeds (overrides the file's `seeds`)")
+    parser.add_argument("--seed-offset", type=int, metavar="K",
+                        help="seeds K..K+N-1 instead of 0..N-1 (a re-run with disjoint seeds)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="fix a parameter for every trial (YAML value), e.g. --set iterations=3")
     parser.add_argument("--smoke", action="store_true", help="tiny budget per trial, to check the wiring")
@@ -66,7 +71,8 @@ def _parse_sets(items: list[str]) -> dict:
 
 def _check_options(args: argparse.Namespace) -> None:
     checks = [("--num-samples", args.num_samples, 1), ("--max-concurrent", args.max_concurrent, 1),
-              ("--num-cpus", args.num_cpus, 1), ("--max-failures", args.max_failures, 0)]
+              ("--num-cpus", args.num_cpus, 1), ("--max-failures", args.max_failures, 0), ("--seeds", args.seeds, 1),
+              ("--seed-offset", args.seed_offset, 0)]
     for flag, value, low in checks:
         if value is not None and value < low:
             raise SweepError(f"{flag} must be >= {low}, got {value}")
@@ -85,11 +91,16 @@ def prepare(args: argparse.Namespace):
     spec = load_sweep(args.space or args.sweep)
     if args.space:
         spec.name = Path(args.sweep).stem
+    if args.seeds or args.seed_offset is not None:
+        spec = spec.with_seeds(args.seeds, args.seed_offset)
     overrides = {**(spec.family.smoke if args.smoke else {}), **_parse_sets(args.set)}
     if overrides:
         spec = spec.with_overrides(overrides)
     if args.num_samples:
         spec.num_samples = args.num_samples
+        if spec.seeds and spec.method == "grid" and spec.num_samples > 1:
+            raise SweepError("--num-samples: with seeds, a grid's num_samples would repeat identical trials; "
+                             "use --seeds")
 
     uri = resolve_tracking_uri(args.tracking_uri)
     check_tracking_uri(uri)
@@ -107,7 +118,8 @@ def prepare(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     spec, uri, storage, name = prepare(args)
 
-    from orchestration import cluster, reporting
+    from orchestration import cluster
+    from orchestration.results.finish import finish_sweep, parent_params
     from orchestration.tracking import SweepTracking
     from orchestration.tuning import TuneOptions, build_tuner, gpus_per_trial
 
@@ -118,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         max_concurrent=args.max_concurrent, max_failures=args.max_failures, verbose=args.verbose)
 
     tracking = SweepTracking(uri, args.experiment or spec.name)
-    parent = tracking.open_parent(name, reporting.parent_params(spec, options, args), tags={
+    parent = tracking.open_parent(name, parent_params(spec, options, args), tags={
         "sweep.name": spec.name, "sweep.family": spec.family.name}, resume=args.resume)
     if not args.resume:
         tracking.log_text(yaml.safe_dump(spec.raw, sort_keys=False), "search_space.yaml")
@@ -131,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     import ray
 
     worker_uri = cluster.tracking_uri_for_workers(uri, args.address, ray.util.get_node_ip_address())
-    tuner = build_tuner(spec, tracking.context(worker_uri), options, resume=args.resume)
+    tuner = build_tuner(spec, tracking.context(worker_uri, spec.config_keys), options, resume=args.resume)
     try:
         results = tuner.fit()
     except KeyboardInterrupt:
@@ -142,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     except BaseException:
         tracking.close("FAILED")
         raise
-    return reporting.finish_sweep(results, spec, tracking, args, name)
+    return finish_sweep(results, spec, tracking, args, name)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,11 +17,14 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from orchestration.errors import SweepError
+from orchestration.search_space import config_id
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 PARENT_TAG = "mlflow.parentRunId"
 TRIAL_TAG = "ray.trial_id"
 TUNE_EXPERIMENT_TAG = "sweep.tune_experiment"
+CONFIG_TAG = "sweep.config_id"  # the same on every replicate (seed) of one configuration
+STOPPED_EARLY_TAG = "sweep.stopped_early"
 MAX_PARAM_LENGTH = 6000
 
 
@@ -98,6 +101,7 @@ class TrackingContext:
     tracking_uri: str
     experiment_id: str
     parent_run_id: str
+    config_keys: tuple[str, ...] = ()  # the swept parameters but the seed: a configuration's id
 
 
 class SweepTracking:
@@ -116,9 +120,9 @@ class SweepTracking:
         self.experiment_name = experiment_name
         self.parent_run_id: str | None = None
 
-    def context(self, worker_uri: str | None = None) -> TrackingContext:
+    def context(self, worker_uri: str | None = None, config_keys=()) -> TrackingContext:
         """What trials get; `worker_uri` is the same store as seen from other nodes."""
-        return TrackingContext(worker_uri or self.uri, self.experiment_id, self.parent_run_id)
+        return TrackingContext(worker_uri or self.uri, self.experiment_id, self.parent_run_id, tuple(config_keys))
 
     def find_parent(self, tune_experiment: str) -> str | None:
         runs = self.client.search_runs([self.experiment_id],
@@ -163,18 +167,19 @@ class SweepTracking:
                                        filter_string=f"tags.`{PARENT_TAG}` = '{self.parent_run_id}'",
                                        max_results=10_000)
 
-    def finalize_trials(self, rows: dict) -> None:
+    def finalize_trials(self, outcomes: dict[str, str]) -> None:
         """The driver has the last word on each child run's status: only Tune knows whether a trial
-        finished, was stopped early by the scheduler, failed, or was cut off by an interruption."""
+        finished, was stopped early by the scheduler, failed, or was cut off by an interruption.
+        `outcomes`: {trial id: finished | stopped early | error | interrupted}."""
         status = {"finished": "FINISHED", "stopped early": "FINISHED", "error": "FAILED", "interrupted": "KILLED"}
         for run in self.child_runs():
-            row = rows.get(run.data.tags.get(TRIAL_TAG))
-            if row is None:
+            outcome = outcomes.get(run.data.tags.get(TRIAL_TAG))
+            if outcome is None:
                 continue
-            if row.stopped_early:
-                self.client.set_tag(run.info.run_id, "sweep.stopped_early", "true")
-            if run.info.status != status[row.outcome]:
-                self.client.set_terminated(run.info.run_id, status=status[row.outcome])
+            if outcome == "stopped early":
+                self.client.set_tag(run.info.run_id, STOPPED_EARLY_TAG, "true")
+            if run.info.status != status[outcome]:
+                self.client.set_terminated(run.info.run_id, status=status[outcome])
 
     def close(self, status: str) -> None:
         if self.parent_run_id:
@@ -205,8 +210,10 @@ class TrialRun:
                 self.client.set_tag(self.run_id, "sweep.retries", str(retries))
             self.client.update_run(self.run_id, status="RUNNING")
         else:
+            config = {k: params[k] for k in context.config_keys if k in params}
             run = self.client.create_run(context.experiment_id, run_name=trial_name,
-                                         tags={PARENT_TAG: context.parent_run_id, TRIAL_TAG: trial_id})
+                                         tags={PARENT_TAG: context.parent_run_id, TRIAL_TAG: trial_id,
+                                               CONFIG_TAG: config_id(config)})
             self.run_id = run.info.run_id
             self.resumed = False
             log_params(self.client, self.run_id, params)

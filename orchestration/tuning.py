@@ -49,14 +49,31 @@ def build_search_alg(spec: SweepSpec, seed: int = 0):
     trials that reached its rung *so far*, so the first trials to arrive are promoted against little
     competition. In Tune's nested-loop order those trials differ in one parameter only and share the
     first value of every other (all learning rates with the first schedule, say), so a whole slice
-    of the grid runs to the end however it scores."""
+    of the grid runs to the end however it scores.
+
+    With replicates (`seeds`), every trial is given explicitly: the configurations crossed with the
+    seeds. Under ASHA each (configuration, seed) trial is halved on its own result, so a
+    configuration may lose some seeds early; the results table says how many of its seeds finished
+    and compares configurations on finished seeds only."""
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
+    asha = spec.scheduler["type"] == "asha"
+    if spec.seeds:
+        configs = spec.configurations(sample_seed=seed)
+        if asha:
+            random.Random(seed).shuffle(configs)
+        return BasicVariantGenerator(points_to_evaluate=replicate(configs, spec.seed_values()))
     points = spec.grid_points()
-    if spec.scheduler["type"] != "asha" or spec.method != "grid" or not points[0]:  # {}: nothing is listed
+    if not asha or spec.method != "grid" or not points[0]:  # {}: nothing is listed
         return None
     random.Random(seed).shuffle(points)
     return BasicVariantGenerator(points_to_evaluate=points)
+
+
+def replicate(configs: list[dict], seeds: list[int]) -> list[dict]:
+    """Every configuration with every seed, seed by seed: a sweep cut short still has whole seeds of
+    every configuration, and seed k gives every configuration the same initialisation and data."""
+    return [{**config, "seed": seed} for seed in seeds for config in configs]
 
 
 def _short(value) -> str:

@@ -1,11 +1,13 @@
-"""Seed aggregates: IQM and intervals against hand computations; no CI claimed from too few values."""
+"""Statistics against hand computations: IQM, t intervals, paired differences, Wilson, bootstrap."""
+
+import math
 
 import numpy as np
 import pytest
 from scipy.stats import bootstrap
 
-from orchestration.aggregate import MIN_VALUES_FOR_CI, aggregate_over_seeds, interval, iqm, mean, to_markdown
-from orchestration.summary import TrialRow
+from orchestration.aggregate import (MIN_VALUES_FOR_CI, interval, iqm, mean, paired_difference, t_interval,
+                                     wilson_interval)
 
 
 def test_iqm_is_the_mean_of_the_middle_half():
@@ -13,7 +15,33 @@ def test_iqm_is_the_mean_of_the_middle_half():
     assert iqm([100, 1, 2, 3]) == pytest.approx(2.5), "robust to one outlier"
 
 
-def test_interval_is_scipys_bca_bootstrap_and_narrows_with_more_values():
+def test_t_interval_by_hand():
+    values = [4.0, 5.0, 9.0]  # mean 6, sample sd sqrt(7), t(0.975, 2) = 4.302653
+    half = 4.302653 * math.sqrt(7) / math.sqrt(3)
+    ci = t_interval(values)
+    assert (ci.low, ci.high) == pytest.approx((6 - half, 6 + half), rel=1e-6) and ci.kind == "95% CI"
+    assert t_interval([3.0]) is None, "one value has no spread"
+    assert (t_interval([2.0, 2.0, 2.0]).low, t_interval([2.0, 2.0, 2.0]).high) == (2.0, 2.0)
+
+
+def test_paired_difference_uses_common_seeds_only():
+    a = {0: 10.0, 1: 12.0, 2: 11.0, 7: 100.0}
+    b = {0: 9.0, 1: 10.5, 2: 10.0}
+    d = paired_difference(a, b)  # differences 1.0, 1.5, 1.0 over seeds 0-2
+    expected = t_interval([1.0, 1.5, 1.0])
+    assert (d.low, d.high) == pytest.approx((expected.low, expected.high))
+    assert not d.contains(0.0), "a consistent difference is significant even when the seeds vary a lot"
+    assert paired_difference({0: 1.0}, {0: 2.0, 1: 3.0}) is None
+
+
+def test_wilson_interval_by_hand():
+    ci = wilson_interval(8, 10)  # Wilson (1927): 8/10 at 95% -> [0.4902, 0.9433]
+    assert (ci.low, ci.high) == pytest.approx((0.4902, 0.9433), abs=1e-4)
+    assert wilson_interval(0, 20).low == pytest.approx(0.0, abs=1e-12) and wilson_interval(20, 20).high == \
+        pytest.approx(1.0)
+
+
+def test_bootstrap_interval_is_scipys_bca_and_narrows_with_more_values():
     rng = np.random.default_rng(0)
     small, large = rng.normal(10, 2, 8), rng.normal(10, 2, 200)
     ci_small, ci_large = interval(small), interval(large)
@@ -21,9 +49,9 @@ def test_interval_is_scipys_bca_bootstrap_and_narrows_with_more_values():
     reference = bootstrap((small,), mean, confidence_level=0.95, n_resamples=2000, method="BCa",
                           random_state=np.random.default_rng(0)).confidence_interval
     assert (ci_small.low, ci_small.high) == pytest.approx((reference.low, reference.high))
-    assert ci_small.low < small.mean() < ci_small.high and ci_large.low < large.mean() < ci_large.high
+    assert ci_small.contains(small.mean()) and ci_large.contains(large.mean())
     assert ci_large.high - ci_large.low < ci_small.high - ci_small.low
-    assert interval([5.0] * 6) == interval([5.0] * 6) and interval([5.0] * 6).low == 5.0
+    assert interval([5.0] * 6).low == interval([5.0] * 6).high == 5.0
 
 
 def test_too_few_values_give_a_range_not_a_ci():
@@ -31,20 +59,3 @@ def test_too_few_values_give_a_range_not_a_ci():
         spread = interval(np.arange(n, dtype=float) * 3)
         assert spread.kind == "range" and (spread.low, spread.high) == (0.0, 3.0 * (n - 1))
     assert "range" in interval([1.0, 2.0]).text()
-
-
-def row(algorithm, seed, final):
-    return TrialRow(name="", trial_id="", config={"algorithm": algorithm, "seed": seed}, final=final, best=final,
-                    iterations=1, budget=1, wall_s=1.0, run_id="", status="TERMINATED")
-
-
-def test_aggregate_groups_by_everything_but_the_seed():
-    rows = [row("dqn", 0, 100.0), row("dqn", 1, 200.0), row("a2c", 0, 400.0), row("a2c", 1, 500.0),
-            row("a2c", 2, None)] + [row("ppo", s, 10.0 * s) for s in range(6)]
-    entries = {e["config"]["algorithm"]: e for e in aggregate_over_seeds(rows, ["algorithm", "seed"])}
-    assert entries["dqn"]["runs"] == 2 and entries["dqn"]["mean"] == 150.0
-    assert entries["a2c"]["runs"] == 2 and entries["a2c"]["iqm"] == 450.0
-    assert (entries["a2c"]["low"], entries["a2c"]["high"], entries["a2c"]["interval"]) == (400.0, 500.0, "range")
-    assert entries["ppo"]["interval"] == "95% CI" and entries["ppo"]["low"] < 25.0 < entries["ppo"]["high"]
-    text = to_markdown(list(entries.values()), "return")
-    assert "(range)" in text and "(95% CI)" in text and "not a confidence interval" in text

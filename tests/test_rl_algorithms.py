@@ -245,8 +245,8 @@ def test_evaluation_is_greedy_and_stays_out_of_training(tmp_path):
         eval_returns = recorded(tmp_path, 0)
         assert len(eval_returns) == 5 and evaluation["num_episodes"] == 5
         assert evaluation["episode_return_mean"] == pytest.approx(np.mean(eval_returns))
-        assert evaluation["episode_return_ci95_low"] <= evaluation["episode_return_mean"] <= \
-            evaluation["episode_return_ci95_high"]
+        assert evaluation["episode_return_mean_ci_low"] <= evaluation["episode_return_mean"] <= \
+            evaluation["episode_return_mean_ci_high"]
         assert len(algo.replay) == replay_size and algo.training_episodes.state() == window
         again = algo.evaluate()
         assert again["episode_return_mean"] == evaluation["episode_return_mean"], "same seeds, same greedy policy"

@@ -168,3 +168,57 @@ def test_asha_starts_grid_trials_in_a_shuffled_but_complete_order(tmp_path):
     assert [c["schedule"] for c in fifo[:4]] == ["linear"] * 4  # Tune's order: every lr with the first schedule
     assert len({c["schedule"] for c in asha[:4]}) > 1
     assert asha == expand(load_sweep(asha_space)), "the order is seeded"
+
+
+def test_seeds_replicate_every_configuration_paired_across_seeds(tmp_path):
+    """`seeds: 3` runs each configuration with seeds 0-2, seed by seed; with random search the three
+    replicates of a configuration share its drawn values (paired), and a seed offset shifts the seeds."""
+    grid = load_sweep(write(tmp_path, """
+        family: diffusion
+        seeds: 3
+        parameters:
+          schedule: {values: [linear, cosine]}
+          lr: {distribution: log_uniform, min: 1.0e-4, max: 1.0e-2}
+    """, "grid.yaml"))
+    assert grid.swept_keys == ["schedule", "lr", "seed"] and grid.config_keys == ["schedule", "lr"]
+    trials = expand(grid)
+    assert [t["seed"] for t in trials] == [0, 0, 1, 1, 2, 2]
+    for schedule in ("linear", "cosine"):
+        assert len({t["lr"] for t in trials if t["schedule"] == schedule}) == 1, "one lr per configuration"
+    random = load_sweep(write(tmp_path, """
+        family: diffusion
+        method: random
+        num_samples: 4
+        seeds: 2
+        parameters:
+          lr: {distribution: log_uniform, min: 1.0e-4, max: 1.0e-2}
+          timesteps: {distribution: int_uniform, min: 10, max: 100}
+    """, "random.yaml"))
+    trials = expand(random)
+    assert len(trials) == 8 and len({(t["lr"], t["timesteps"]) for t in trials}) == 4
+    assert {t["seed"] for t in trials} == {0, 1} and all(1e-4 <= t["lr"] <= 1e-2 for t in trials)
+    shifted = expand(random.with_seeds(None, 10))
+    assert {t["seed"] for t in shifted} == {10, 11}
+    assert [(t["lr"], t["timesteps"]) for t in shifted] == [(t["lr"], t["timesteps"]) for t in trials]
+
+
+def test_seeds_replace_a_seed_parameter_from_the_command_line(tmp_path):
+    spec = load_sweep("diffusion").with_seeds(2, 5)
+    assert spec.seeds == 2 and spec.seed_values() == [5, 6] and "seed" not in spec.parameters
+    with pytest.raises(SweepError, match="use --seed-offset"):
+        spec.with_overrides({"seed": 1})
+
+
+SEED_ERRORS = {
+    "seeds 0": ("family: diffusion\nseeds: 0\n", "seeds: must be an integer >= 1, got 0"),
+    "seeds and seed": ("family: diffusion\nseeds: 2\nparameters:\n  seed: {values: [0, 1]}\n",
+                       "parameters.seed: drop it; `seeds: 2` runs every configuration with seeds 0..1"),
+    "grid repeats": ("family: diffusion\nseeds: 2\nnum_samples: 2\n", "num_samples: with seeds, a grid's"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SEED_ERRORS))
+def test_bad_seeds_are_rejected_with_one_line(tmp_path, case):
+    text, expected = SEED_ERRORS[case]
+    with pytest.raises(SweepError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+        load_sweep(write(tmp_path, text))

@@ -32,6 +32,15 @@ def write_space(tmp_path, head: str, iterations: int) -> None:
     (folder / "tiny.yaml").write_text(body)
 
 
+def report_cli(sweep: str, mlflow_server, cwd, *args: str) -> str:
+    """`python -m orchestration.report SWEEP ARGS` against the test server; its standard output."""
+    report = subprocess.run([sys.executable, "-m", "orchestration.report", sweep, "--tracking-uri", mlflow_server.uri,
+                             *args], capture_output=True, text=True, cwd=cwd, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert report.returncode == 0, report.stderr
+    return report.stdout
+
+
 def sweep_with_one_failure(tmp_path, space: str, failure: str, experiment: str, mlflow_server):
     """Run search_spaces/SPACE.yaml with one injected crash ("<trial name part>@<iteration>") and one
     retry allowed; returns the MLflow client and experiment."""
@@ -63,7 +72,8 @@ def test_two_trial_sweep_lands_in_mlflow(tmp_path, mlflow_server):
     result = run_cli(["tiny", "--num-cpus", "2", "--tracking-uri", mlflow_server.uri, "--experiment", "two-trials"],
                      cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "[sweep] best trial: schedule=" in result.stdout
+    assert "[sweep] best configuration: schedule=" in result.stdout
+    assert "one seed per configuration: this ranking carries no uncertainty estimate" in result.stdout
 
     client = mlflow_server.client()
     experiment = client.get_experiment_by_name("two-trials")
@@ -89,32 +99,75 @@ def test_two_trial_sweep_lands_in_mlflow(tmp_path, mlflow_server):
     assert parent.data.tags["sweep.best_run_id"] == best_id
     assert parent.data.metrics["best/eval/fid"] == pytest.approx(finals[best_id])
     table = client.download_artifacts(parent.info.run_id, "results/results.csv", str(tmp_path))
-    rows = list(csv.DictReader(io.StringIO(open(table).read())))
-    assert {r["mlflow_run_id"] for r in rows} == set(finals)
+    configs = list(csv.DictReader(io.StringIO(open(table).read())))
+    assert [float(c["eval/fid mean"]) for c in configs] == pytest.approx(sorted(finals.values()), rel=1e-3)
+    assert all(c["seeds"] == "1" for c in configs) and configs[0]["tied with best"] == "best"
 
     parent_files = {a.path for a in client.list_artifacts(parent.info.run_id, "results")}
-    assert {"results/results.csv", "results/results.md", "results/curves.png", "results/by_schedule.png"} <= \
-        parent_files
+    assert {"results/results.csv", "results/results.md", "results/runs.csv", "results/curves.png",
+            "results/by_schedule.png"} <= parent_files
 
     # the report, rebuilt from MLflow alone, carries the same numbers as the runs
-    report = subprocess.run([sys.executable, "-m", "orchestration.report", "two-trials", "--tracking-uri",
-                             mlflow_server.uri, "--format", "csv"], capture_output=True, text=True, cwd=tmp_path,
-                            env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
-    assert report.returncode == 0, report.stderr
-    reported = {r["mlflow_run_id"]: r for r in csv.DictReader(io.StringIO(report.stdout.strip()))}
+    report = report_cli("two-trials", mlflow_server, tmp_path, "--runs")
+    reported = {r["mlflow_run_id"]: r for r in csv.DictReader(io.StringIO(report))}
     assert set(reported) == set(finals)
     for run_id, final in finals.items():
         history = [m.value for m in client.get_metric_history(run_id, "eval/fid") if m.step > 0]
         assert float(reported[run_id]["eval/fid (final)"]) == pytest.approx(final, rel=1e-3)
         assert float(reported[run_id]["eval/fid (best)"]) == pytest.approx(min(history), rel=1e-3)
         assert reported[run_id]["iterations"] == "2" and reported[run_id]["status"] == "finished"
-    assert [r["mlflow_run_id"] for r in rows] == list(reported), "same order: best first"
+    assert list(csv.DictReader(io.StringIO(report_cli("two-trials", mlflow_server, tmp_path, "--format", "csv")))) \
+        == configs, "the same table as the sweep's own"
 
     relogged = subprocess.run([sys.executable, "-m", "orchestration.report", "two-trials", "--tracking-uri",
                                mlflow_server.uri, "--log"], capture_output=True, text=True, cwd=tmp_path,
                               env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
     assert relogged.returncode == 0, relogged.stderr
     assert parent_files <= {a.path for a in client.list_artifacts(parent.info.run_id, "results")}
+
+
+def test_replicated_sweep_groups_seeds_and_finds_the_tied_best(tmp_path, mlflow_server):
+    """2 learning rates x 2 values of a parameter without effect on digits (data_dir) x 2 seeds, scored
+    by the training loss (30 steps are too few to move the FID): the
+    grouped table matches the runs, configurations differing only in data_dir are tied with the best,
+    and the one that cannot learn (lr 1e-7) is not."""
+    write_space(tmp_path, f"""
+        family: diffusion
+        metric: {{name: train/loss, goal: minimize}}
+        seeds: 2
+        parameters:
+          lr: {{values: [0.003, 1.0e-7]}}
+          data_dir: {{values: ["{tmp_path / 'a'}", "{tmp_path / 'b'}"]}}
+    """, iterations=2)
+    result = run_cli(["tiny", "--num-cpus", "2", "--tracking-uri", mlflow_server.uri, "--experiment", "replicated"],
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    client = mlflow_server.client()
+    experiment = client.get_experiment_by_name("replicated")
+    parent = parent_run(client, experiment.experiment_id)
+    runs = children(client, experiment.experiment_id, parent.info.run_id)
+    assert len(runs) == 8 and sorted(r.data.params["seed"] for r in runs) == ["0"] * 4 + ["1"] * 4
+    finals = {}
+    for run in runs:
+        key = (run.data.params["lr"], run.data.params["data_dir"])
+        finals.setdefault(key, {})[run.data.params["seed"]] = client.get_metric_history(run.info.run_id,
+                                                                                         "train/loss")[-1].value
+        assert len({r.data.tags["sweep.config_id"] for r in runs if (r.data.params["lr"], r.data.params["data_dir"])
+                    == key}) == 1, "the replicates of a configuration share its id"
+    table = {(c["lr"], c["data_dir"]): c for c in csv.DictReader(io.StringIO(
+        report_cli("replicated", mlflow_server, tmp_path, "--format", "csv")))}
+    assert set(table) == set(finals)
+    for key, by_seed in finals.items():
+        assert table[key]["seeds"] == "2"
+        assert float(table[key]["train/loss mean"]) == pytest.approx(sum(by_seed.values()) / 2, rel=1e-4)
+    learning = [k for k in table if k[0] == "0.003"]
+    assert {table[k]["tied with best"] for k in learning} == {"best", "yes"}, ("data_dir has no effect", table)
+    assert {table[k]["tied with best"] for k in table if k[0] == "1e-07"} == {"no"}
+    assert "tied with it (95% paired t interval over seeds contains 0): lr=0.003" in result.stdout
+    assert parent.data.tags["sweep.best_config_id"] == table[next(k for k in learning if table[k]["tied with best"]
+                                                                   == "best")]["config_id"]
+    assert len(parent.data.tags["sweep.tied_config_ids"].split(",")) == 2
 
 
 def test_trials_reuse_one_worker_and_leave_nothing_behind(tmp_path, mlflow_server):

@@ -55,5 +55,5 @@ def summarize(episodes: list[tuple[float, int]]) -> dict[str, float]:
            "episode_len_mean": float(np.mean([n for _, n in episodes])), "num_episodes": len(episodes)}
     if len(returns) >= MIN_VALUES_FOR_CI:
         ci = interval(returns)
-        out.update(episode_return_ci95_low=ci.low, episode_return_ci95_high=ci.high)
+        out.update(episode_return_mean_ci_low=ci.low, episode_return_mean_ci_high=ci.high)
     return out

@@ -1,0 +1,52 @@
+"""What the sweep leaves in the parent run and the terminal once Tune returns."""
+
+from __future__ import annotations
+
+import sys
+
+from orchestration.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TRIALS_FAILED
+from orchestration.results import load_results, publish, render
+from orchestration.results.rows import tune_outcomes
+from orchestration.search_space import SweepSpec
+
+
+def parent_params(spec: SweepSpec, options, args) -> dict:
+    """Parent-run params: how the sweep was set up, so sweeps compare side by side too."""
+    params = {"family": spec.family.name, "metric": spec.metric, "mode": spec.mode, "method": spec.method,
+              "num_samples": spec.num_samples, "seeds": spec.seeds or "-", "seed_offset": spec.seed_offset,
+              "scheduler": spec.scheduler["type"], "swept": ",".join(spec.swept_keys) or "-",
+              "cpus_per_trial": options.cpus_per_trial, "gpus_per_trial": options.gpus_per_trial,
+              "max_failures": options.max_failures, "address": args.address or "local", "smoke": args.smoke}
+    for key, entry in spec.parameters.items():
+        params[f"space.{key}"] = entry.get("value", entry.get("values", entry))
+    return params
+
+
+def finish_sweep(tune_results, spec: SweepSpec, tracking, args, name: str) -> int:
+    """Record Tune's verdict on each trial in its run, then publish and print the sweep's results
+    from MLflow (the same path as `python -m orchestration.report`); returns the exit code."""
+    outcomes = tune_outcomes(tune_results.experiment_path,
+                             lambda config: int(spec.family.resolve(config)[spec.family.budget_param]))
+    tracking.finalize_trials(outcomes)
+    errors = sum(outcome == "error" for outcome in outcomes.values())
+    results = load_results(tracking.client, tracking.experiment_id, tracking.client.get_run(tracking.parent_run_id))
+    publish(tracking.client, tracking.parent_run_id, results)
+    tracking.set_tag("sweep.trials", len(outcomes))
+    tracking.set_tag("sweep.errored_trials", errors)
+
+    print()
+    print(render.to_text(results.configs, results.view))
+    print()
+    for line in render.answer(results.configs, results.view):
+        print(f"[sweep] {line}")
+    print(f"[sweep] {len(outcomes)} trials, {errors} failed; parent run {tracking.parent_run_id} "
+          f"in experiment {tracking.experiment_name!r}")
+    print(f"[sweep] compare the trials: {render.ui_hint(tracking.uri, tracking.experiment_id)}")
+
+    if any(outcome == "interrupted" for outcome in outcomes.values()):
+        tracking.close("KILLED")
+        print(f"[sweep] interrupted; continue with: python -m orchestration.sweep {args.sweep} --name {name} "
+              "--resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    tracking.close("FAILED" if outcomes and errors == len(outcomes) else "FINISHED")
+    return EXIT_TRIALS_FAILED if errors else EXIT_OK

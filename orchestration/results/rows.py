@@ -1,0 +1,136 @@
+"""Runs -> rows: one row per trial, read from MLflow alone (the parent run records the metric, mode,
+swept parameters and seeds; each child run holds its params, tags and metric history).
+
+The end of a sweep reads the same rows as `python -m orchestration.report`, after it has written
+Tune's verdict on each trial (finished, stopped early, failed, interrupted) into the runs' status.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+from orchestration.errors import SweepError
+from orchestration.search_space import SEED, config_id
+from orchestration.tracking import CONFIG_TAG, PARENT_TAG, STOPPED_EARLY_TAG, TRIAL_TAG, TUNE_EXPERIMENT_TAG
+
+OUTCOMES = {"FINISHED": "finished", "FAILED": "error", "KILLED": "interrupted", "RUNNING": "running"}
+
+
+@dataclass
+class SweepView:
+    """What the results need to know about a sweep, read from its parent run."""
+
+    metric: str
+    mode: str
+    swept_keys: list[str]
+
+    @property
+    def config_keys(self) -> list[str]:
+        return [k for k in self.swept_keys if k != SEED]
+
+    def better(self, a: float, b: float) -> bool:
+        return a < b if self.mode == "min" else a > b
+
+
+@dataclass
+class RunRow:
+    name: str
+    run_id: str
+    trial_id: str
+    config_id: str
+    config: dict  # swept values without the seed, as MLflow holds them (text)
+    seed: int | None
+    final: float | None  # the sweep metric at the last iteration that logged it
+    best: float | None
+    own_interval: tuple[float, float] | None  # the run's own evaluation interval of `final`, if it logs one
+    iterations: int
+    budget: int
+    wall_s: float
+    outcome: str  # finished | stopped early | error | interrupted | running
+    history: list[tuple[int, float]] = field(default_factory=list)  # (iteration, metric)
+
+    @property
+    def scored(self) -> bool:
+        """Ran its whole budget and has a result: comparable with the others."""
+        return self.outcome == "finished" and self.final is not None
+
+
+def find_parent(client, experiment_name: str, parent_run_id: str | None = None):
+    experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        raise SweepError(f"no MLflow experiment named {experiment_name!r}")
+    if parent_run_id:
+        return experiment, client.get_run(parent_run_id)
+    parents = client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TUNE_EXPERIMENT_TAG}` != ''",
+                                 order_by=["attributes.start_time DESC"], max_results=1)
+    if not parents:
+        raise SweepError(f"experiment {experiment_name!r} holds no sweep parent run")
+    return experiment, parents[0]
+
+
+def _number(value) -> float | None:
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def _last(client, run_id: str, metric: str, step: int) -> float | None:
+    values = [m.value for m in client.get_metric_history(run_id, metric) if m.step == step]
+    return _number(values[-1]) if values else None
+
+
+def load_rows(client, experiment_id: str, parent) -> tuple[SweepView, list[RunRow]]:
+    """The sweep's view and one row per child run."""
+    params = parent.data.params
+    view = SweepView(metric=params["metric"], mode=params["mode"],
+                     swept_keys=[k for k in params.get("swept", "-").split(",") if k and k != "-"])
+    children = client.search_runs([experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent.info.run_id}'",
+                                  max_results=10_000)
+    rows = []
+    for run in children:
+        run_id, tags = run.info.run_id, run.data.tags
+        history = sorted((m.step, m.value) for m in client.get_metric_history(run_id, view.metric) if m.step > 0)
+        values = [v for _, v in history if not math.isnan(v)]
+        final_step = history[-1][0] if history else 0
+        low = _last(client, run_id, f"{view.metric}_ci_low", final_step) if history else None
+        high = _last(client, run_id, f"{view.metric}_ci_high", final_step) if history else None
+        config = {k: run.data.params.get(k) for k in view.config_keys}
+        outcome = OUTCOMES.get(run.info.status, run.info.status.lower())
+        if outcome == "finished" and tags.get(STOPPED_EARLY_TAG) == "true":
+            outcome = "stopped early"
+        end = run.info.end_time or run.info.start_time
+        seed = run.data.params.get(SEED)
+        rows.append(RunRow(
+            name=run.info.run_name, run_id=run_id, trial_id=tags.get(TRIAL_TAG, ""),
+            config_id=tags.get(CONFIG_TAG) or config_id(config), config=config,
+            seed=int(seed) if seed is not None and SEED in view.swept_keys else None,
+            final=_number(history[-1][1]) if history else None,
+            best=(min(values) if view.mode == "min" else max(values)) if values else None,
+            own_interval=(low, high) if low is not None and high is not None else None,
+            iterations=final_step, budget=int(run.data.params.get("iterations", 0) or 0),
+            wall_s=(end - run.info.start_time) / 1000, outcome=outcome, history=history))
+    return view, sorted(rows, key=lambda r: r.name)
+
+
+def tune_outcomes(experiment_path: str, budget_of) -> dict[str, str]:
+    """Tune's verdict on each trial, from the state it saved: finished | stopped early | error |
+    interrupted. After Ctrl-C Tune marks every trial TERMINATED in memory but saves unfinished ones as
+    PENDING first, so only the saved state tells finished from interrupted. `budget_of(config)`
+    gives a trial's iteration budget."""
+    from ray.tune import ExperimentAnalysis
+
+    quiet = logging.getLogger("ray.tune.analysis.experiment_analysis")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # trials that never reported have no result files; that is expected
+    try:
+        analysis = ExperimentAnalysis(experiment_path)
+    finally:
+        quiet.setLevel(level)
+    outcomes = {}
+    for trial in analysis.trials:
+        if trial.status == "TERMINATED":
+            iterations = int((trial.last_result or {}).get("training_iteration", 0) or 0)
+            outcomes[trial.trial_id] = "stopped early" if iterations < budget_of(trial.config) else "finished"
+        else:
+            outcomes[trial.trial_id] = "error" if trial.status == "ERROR" else "interrupted"
+    return outcomes

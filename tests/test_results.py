@@ -1,0 +1,98 @@
+"""Runs -> configurations -> answer, on hand-made rows: grouping by configuration, intervals over
+seeds, the tied-with-best judgement, the single-seed warning, ASHA's stopped trials, the renderers."""
+
+import csv
+import io
+
+import pytest
+
+from orchestration.aggregate import t_interval
+from orchestration.results import render
+from orchestration.results.groups import configurations, single_seed, tied_set
+from orchestration.results.rows import RunRow, SweepView
+from orchestration.search_space import config_id
+
+VIEW = SweepView(metric="eval/fid", mode="min", swept_keys=["schedule", "lr", "seed"])
+
+
+def row(schedule, lr, seed, final, outcome="finished", own=None):
+    config = {"schedule": schedule, "lr": lr}
+    return RunRow(name=f"{schedule},{lr},{seed}", run_id=f"run-{schedule}-{lr}-{seed}", trial_id="",
+                  config_id=config_id(config),
+                  config=config, seed=seed, final=final, best=final, own_interval=own, iterations=4, budget=4,
+                  wall_s=10.0, outcome=outcome, history=[(1, final + 1), (2, final)])
+
+
+def by_label(configs):
+    return {c.label(): c for c in configs}
+
+
+def test_configurations_group_seeds_with_mean_and_t_interval():
+    rows = [row("cosine", "0.001", s, v) for s, v in enumerate([5.0, 6.0, 7.0])]
+    rows += [row("linear", "0.001", s, v) for s, v in enumerate([8.0, 9.5, 9.0])]
+    configs = configurations(rows, VIEW)
+    assert [c.label() for c in configs] == ["schedule=cosine, lr=0.001", "schedule=linear, lr=0.001"]
+    best = configs[0]
+    assert best.is_best and best.n == 3 and best.mean == pytest.approx(6.0)
+    assert (best.interval.low, best.interval.high) == pytest.approx((t_interval([5, 6, 7]).low,
+                                                                      t_interval([5, 6, 7]).high))
+    assert best.iqm is None, "an IQM needs at least 4 seeds"
+    assert best.best_run.seed == 0 and best.best_run.final == 5.0
+
+
+def test_a_parameter_without_effect_is_tied_and_a_real_difference_is_not():
+    seeds = {0: 5.0, 1: 7.5, 2: 6.1}  # large seed-to-seed spread, shared by every configuration
+    rows = [row("cosine", "0.001", s, v) for s, v in seeds.items()]
+    rows += [row("cosine", "0.002", s, v + (-0.03 if s == 1 else 0.05)) for s, v in seeds.items()]  # no effect
+    rows += [row("linear", "0.001", s, v + 1.0 + 0.1 * s) for s, v in seeds.items()]  # worse in every seed
+    configs = by_label(configurations(rows, VIEW))
+    assert configs["schedule=cosine, lr=0.001"].is_best
+    assert configs["schedule=cosine, lr=0.002"].tied is True
+    assert configs["schedule=linear, lr=0.001"].tied is False
+    assert {c.label() for c in tied_set(list(configs.values()))} == {"schedule=cosine, lr=0.001",
+                                                                      "schedule=cosine, lr=0.002"}
+    # unpaired, the same numbers could not be told apart: the intervals over seeds overlap
+    a, b = configs["schedule=cosine, lr=0.001"].interval, configs["schedule=linear, lr=0.001"].interval
+    assert a.high > b.low
+
+
+def test_one_seed_says_its_ranking_has_no_uncertainty():
+    rows = [row("cosine", "0.001", None, 5.0, own=(4.1, 6.0)), row("linear", "0.001", None, 5.2)]
+    configs = configurations(rows, VIEW)
+    assert single_seed(configs) and all(c.tied is None for c in configs[1:])
+    lines = render.answer(configs, VIEW)
+    assert "no uncertainty estimate" in lines[2] and "[4.1, 6]" in lines[3]
+    assert "(run)" in render.to_text(configs, VIEW), "the run's own evaluation interval is shown"
+
+
+def test_stopped_and_failed_runs_do_not_count_as_seeds():
+    rows = [row("cosine", "0.001", 0, 5.0), row("cosine", "0.001", 1, 6.0),
+            row("cosine", "0.001", 2, 1.0, outcome="stopped early"),  # an early value is not comparable
+            row("linear", "0.001", 0, 9.0, outcome="stopped early"), row("linear", "0.001", 1, 9.0, outcome="error")]
+    configs = configurations(rows, VIEW)
+    cosine, linear = configs
+    assert cosine.n == 2 and cosine.mean == pytest.approx(5.5)
+    assert linear.mean is None and not linear.is_best, "no finished seed: listed last, not ranked"
+    header, body = render.table(configs, VIEW)
+    assert body[0][header.index("finished")] == "2/3" and body[1][header.index("tied with best")] == "-"
+
+
+def test_a_configuration_with_too_few_common_seeds_is_not_judged():
+    rows = [row("cosine", "0.001", s, 5.0 + s) for s in range(3)] + [row("linear", "0.001", 2, 9.0)]
+    configs = configurations(rows, VIEW)
+    assert configs[1].tied is None
+    assert any("not judged" in line for line in render.answer(configs, VIEW))
+
+
+def test_renderers_only_format_the_numbers():
+    rows = [row("cosine", "0.001", s, 5.0 + s) for s in range(4)] + [row("linear", "0.001", s, 9.0 + s)
+                                                                       for s in range(4)]
+    configs = configurations(rows, VIEW)
+    table = list(csv.DictReader(io.StringIO(render.to_csv(configs, VIEW))))
+    assert [r["schedule"] for r in table] == ["cosine", "linear"]
+    assert table[0]["seeds"] == "4" and float(table[0]["eval/fid mean"]) == pytest.approx(6.5)
+    assert float(table[0]["IQM"]) == pytest.approx(6.5) and table[1]["tied with best"] == "no"
+    markdown = render.to_markdown(configs, VIEW)
+    assert "best configuration: schedule=cosine, lr=0.001" in markdown and "tied with it" in markdown
+    runs = list(csv.DictReader(io.StringIO(render.runs_csv(rows, VIEW))))
+    assert len(runs) == 8 and {r["config_id"] for r in runs} == {c.config_id for c in configs}
