@@ -227,3 +227,21 @@ def test_augmentations_suit_each_data_set():
     a, b = ViewMaker((1, 8, 8))(batch)
     assert a.shape == batch.shape and not torch.allclose(a, b)
     assert a.min() >= -1 and a.max() <= 1
+
+
+def test_small_test_splits_are_cross_validated_with_wilson_intervals():
+    """359 digits test images alone would leave a +-2-point interval: every image is scored once by
+    5-fold cross-validation instead. A large test split is scored as it is."""
+    from algorithms.contrastive.evaluation import evaluate_features
+    from algorithms.data import load_dataset
+    from orchestration.aggregate import wilson_interval
+
+    train, test = load_dataset("digits").split(0.2, seed=0)
+    small = evaluate_features(train.images.flatten(1), train.labels, test.images.flatten(1), test.labels, 10, k=20)
+    assert small["eval_items"] == 1797 and 0.9 < small["knn_acc"] <= 1.0
+    ci = wilson_interval(round(small["linear_acc"] * 1797), 1797)
+    assert (small["linear_acc_ci_low"], small["linear_acc_ci_high"]) == pytest.approx((ci.low, ci.high))
+    assert small["knn_acc_ci_high"] - small["knn_acc_ci_low"] < 0.03
+    big = evaluate_features(train.images.flatten(1), train.labels, test.images.flatten(1), test.labels, 10, k=20,
+                            cross_validate_below=100)
+    assert big["eval_items"] == 359 and big["knn_acc_ci_high"] - big["knn_acc_ci_low"] > 0.03

@@ -32,7 +32,7 @@ class DiffusionExperiment:
         return {"schedule/alpha_bar_T": alpha_bar_T,
                 "schedule/log10_alpha_bar_T": math.log10(max(alpha_bar_T, 1e-300)),
                 "eval/fid_real": self.trainer.scorer.score(real),
-                "eval/fid": self.trainer.evaluate()["eval/fid"]}
+                **self.trainer.evaluate()}
 
     def save(self, directory: Path) -> None:
         self.trainer.save(directory / "trainer.pt")

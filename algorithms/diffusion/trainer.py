@@ -84,8 +84,10 @@ class DiffusionTrainer:
         return torch.cat(out).clamp(-1, 1).cpu()
 
     def evaluate(self) -> dict:
+        """eval/fid of `eval_samples` generated images, with its 95% evaluation-noise interval."""
         samples = self.generate(self.config["eval_samples"], seed=self.config["seed"] + 1)
-        return {"eval/fid": self.scorer.score(samples)}
+        scores = self.scorer.score_with_interval(samples, self.data.images, seed=self.config["seed"])
+        return {f"eval/{key}": value for key, value in scores.items()}
 
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "ema": self.ema.state_dict(),
