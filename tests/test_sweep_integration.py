@@ -287,6 +287,49 @@ def test_asha_stops_bad_trials_early(tmp_path, mlflow_server):
     assert best.data.params["lr"] == "0.003"
 
 
+def test_asha_with_seeds_compares_configurations_on_finished_seeds(tmp_path, mlflow_server):
+    """Under ASHA each (configuration, seed) trial is halved on its own result. One trial at a time: the
+    configuration that cannot learn (lr 1e-7) loses at least one seed at the first rung; its row says
+    how many of its seeds finished, its mean covers only those, and it is not judged against the best
+    on seeds it did not finish."""
+    write_space(tmp_path, """
+        family: diffusion
+        metric: {name: train/loss, goal: minimize}
+        seeds: 2
+        scheduler: {type: asha, grace_period: 1, reduction_factor: 2}
+        parameters:
+          lr: {values: [0.003, 1.0e-7]}
+    """, iterations=4)
+    result = run_cli(["tiny", "--num-cpus", "2", "--tracking-uri", mlflow_server.uri, "--experiment", "asha-seeds",
+                      "--max-concurrent", "1"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    client = mlflow_server.client()
+    experiment = client.get_experiment_by_name("asha-seeds")
+    runs = children(client, experiment.experiment_id, parent_run(client, experiment.experiment_id).info.run_id)
+    finals = {}
+    for run in runs:
+        history = client.get_metric_history(run.info.run_id, "train/loss")
+        finals.setdefault(run.data.params["lr"], {})[run.data.params["seed"]] = (len(history), history[-1].value)
+    assert {lr: len(by_seed) for lr, by_seed in finals.items()} == {"0.003": 2, "1e-07": 2}
+    assert all(n == 4 for n, _ in finals["0.003"].values())
+    finished_bad = [final for n, final in finals["1e-07"].values() if n == 4]
+    assert len(finished_bad) < 2, f"ASHA stopped no seed of lr 1e-7: {finals}"
+
+    table = {row["lr"]: row for row in csv.DictReader(io.StringIO(
+        report_cli("asha-seeds", mlflow_server, tmp_path, "--format", "csv")))}
+    assert table["0.003"]["tied with best"] == "best" and table["0.003"]["finished"] == "2/2"
+    bad = table["1e-07"]
+    assert bad["finished"] == f"{len(finished_bad)}/2" and bad["seeds"] == str(len(finished_bad))
+    if finished_bad:
+        assert float(bad["train/loss mean"]) == pytest.approx(finished_bad[0], rel=1e-4)
+        assert bad["tied with best"] == "?"
+        assert "not judged (fewer than 2 seeds in common with the best): lr=1e-07" in result.stdout
+    else:
+        assert bad["train/loss mean"] == "-" and bad["tied with best"] == "-"
+    assert "best configuration: lr=0.003" in result.stdout
+
+
 def test_interrupted_sweep_resumes_into_the_same_runs(tmp_path, mlflow_server):
     import signal
     import time
