@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from orchestration.errors import quote
+
 
 @dataclass(frozen=True)
 class Param:
@@ -43,11 +45,11 @@ class Float(Param):
 
     def check(self, value: Any) -> str | None:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return f"must be a number ({self.range_text()}), got {value!r}"
+            return f"must be a number ({self.range_text()}), got {quote(value)}"
         too_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)
         too_high = self.high is not None and (value >= self.high if self.high_open else value > self.high)
         if too_low or too_high:
-            return f"must be {self.range_text()}, got {value!r}"
+            return f"must be {self.range_text()}, got {quote(value)}"
         return None
 
 
@@ -55,7 +57,7 @@ class Float(Param):
 class Int(Float):
     def check(self, value: Any) -> str | None:
         if isinstance(value, bool) or not isinstance(value, int):
-            return f"must be an integer ({self.range_text()}), got {value!r}"
+            return f"must be an integer ({self.range_text()}), got {quote(value)}"
         return super().check(value)
 
 
@@ -65,14 +67,14 @@ class Choice(Param):
 
     def check(self, value: Any) -> str | None:
         if value not in self.choices:
-            return f"must be one of {', '.join(map(str, self.choices))}; got {value!r}"
+            return f"must be one of {', '.join(map(str, self.choices))}; got {quote(value)}"
         return None
 
 
 @dataclass(frozen=True)
 class Bool(Param):
     def check(self, value: Any) -> str | None:
-        return None if isinstance(value, bool) else f"must be true or false, got {value!r}"
+        return None if isinstance(value, bool) else f"must be true or false, got {quote(value)}"
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ class Text(Param):
     def check(self, value: Any) -> str | None:
         if value is None and self.optional:
             return None
-        return None if isinstance(value, str) else f"must be a string, got {value!r}"
+        return None if isinstance(value, str) else f"must be a string, got {quote(value)}"
 
 
 @dataclass(frozen=True)
@@ -97,9 +99,9 @@ class IntList(Param):
     def check(self, value: Any) -> str | None:
         if not isinstance(value, (list, tuple)) or not all(
                 isinstance(v, int) and not isinstance(v, bool) for v in value):
-            return f"must be a list of integers, got {value!r}"
+            return f"must be a list of integers, got {quote(value)}"
         if len(value) < self.min_length:
-            return f"must hold at least {self.min_length} integers, got {value!r}"
+            return f"must hold at least {self.min_length} integers, got {quote(value)}"
         if any(v < self.low for v in value):
-            return f"must hold integers >= {self.low}, got {value!r}"
+            return f"must hold integers >= {self.low}, got {quote(value)}"
         return None

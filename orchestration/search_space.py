@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from orchestration.errors import SweepError
+from orchestration.errors import SweepError, quote
 from orchestration.family import Family, load_family
 from orchestration.params import Float, Int, Param
 
@@ -206,7 +206,7 @@ def _validate_parameter(spec: Param, key: str, entry: Any, where: str) -> dict:
     else:
         dist = entry["distribution"]
         if dist not in DISTRIBUTIONS:
-            raise SweepError(f"{where}.distribution: must be one of {', '.join(DISTRIBUTIONS)}; got {dist!r}")
+            raise SweepError(f"{where}.distribution: must be one of {', '.join(DISTRIBUTIONS)}; got {quote(dist)}")
         if not isinstance(spec, Float):
             raise SweepError(f"{where}: a distribution needs a numeric parameter; use 'values'")
         if dist == "int_uniform" and not isinstance(spec, Int):
@@ -233,14 +233,14 @@ def _validate_scheduler(raw: Any, where: str) -> dict:
         raise SweepError(f"{where}: must be a mapping with 'type' ({', '.join(SCHEDULERS)})")
     kind = raw["type"]
     if kind not in SCHEDULERS:
-        raise SweepError(f"{where}.type: must be one of {', '.join(SCHEDULERS)}; got {kind!r}")
+        raise SweepError(f"{where}.type: must be one of {', '.join(SCHEDULERS)}; got {quote(kind)}")
     extra = set(raw) - SCHEDULERS[kind] - {"type"}
     if extra:
         raise SweepError(f"{where}: unknown key(s) {', '.join(sorted(extra))} for {kind}; "
                          f"allowed: {', '.join(sorted(SCHEDULERS[kind])) or 'none'}")
     for key, low in (("max_t", 1), ("grace_period", 1), ("reduction_factor", 2)):
         if key in raw and (not isinstance(raw[key], int) or isinstance(raw[key], bool) or raw[key] < low):
-            raise SweepError(f"{where}.{key}: must be an integer >= {low}, got {raw[key]!r}")
+            raise SweepError(f"{where}.{key}: must be an integer >= {low}, got {quote(raw[key])}")
     if kind == "asha" and raw.get("grace_period", 1) > raw.get("max_t", raw.get("grace_period", 1)):
         raise SweepError(f"{where}: grace_period must not exceed max_t")
     return dict(raw)
@@ -268,12 +268,41 @@ def _check_combinations(spec: SweepSpec) -> None:
             raise SweepError(f"{spec.path.name}: {reason}" + (f" (for {shown})" if shown else ""))
 
 
+MAX_YAML_VALUES = 100_000
+
+
+def load_yaml(text: str, where: str):
+    """yaml.safe_load that refuses a document whose aliases expand to more than MAX_YAML_VALUES
+    values (a "billion laughs" file): PyYAML shares aliased objects, but anything that prints or walks
+    the result would expand them. The size is counted on the node graph, each node once."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        sizes: dict[int, int] = {}
+
+        def size(n) -> int:
+            if id(n) not in sizes:
+                children = [c for pair in n.value for c in pair] if isinstance(n, yaml.MappingNode) else \
+                    n.value if isinstance(n, yaml.SequenceNode) else []
+                sizes[id(n)] = 1 + sum(size(c) for c in children)
+            return sizes[id(n)]
+
+        if size(node) > MAX_YAML_VALUES:
+            raise SweepError(f"{where}: the YAML expands to more than {MAX_YAML_VALUES:,} values "
+                             "(nested aliases?); a search space needs a few dozen")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def load_sweep(name_or_path: str) -> SweepSpec:
     """Find, parse and validate a sweep; raise SweepError with a one-line message on any problem."""
     path = find_sweep_file(name_or_path)
     where = path.name
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(path.read_text(), where)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark else ""
@@ -286,6 +315,8 @@ def load_sweep(name_or_path: str) -> SweepSpec:
                          f"allowed: {', '.join(sorted(TOP_LEVEL_KEYS))}")
     if "family" not in raw:
         raise SweepError(f"{where}: missing 'family'")
+    if not isinstance(raw.get("description", ""), str):
+        raise SweepError(f"{where}: description: must be a string, got {quote(raw['description'])}")
     try:
         family = load_family(str(raw["family"]))
     except SweepError as err:
@@ -297,21 +328,21 @@ def load_sweep(name_or_path: str) -> SweepSpec:
     metric_name = metric.get("name", family.default_metric)
     if metric_name not in family.metrics:
         raise SweepError(f"{where}: metric.name: {family.name} reports {', '.join(family.metrics)}; "
-                         f"got {metric_name!r}")
+                         f"got {quote(metric_name)}")
     goal = metric.get("goal", {"min": "minimize", "max": "maximize"}[family.default_mode])
     if goal not in GOALS:
-        raise SweepError(f"{where}: metric.goal: must be minimize or maximize; got {goal!r}")
+        raise SweepError(f"{where}: metric.goal: must be minimize or maximize; got {quote(goal)}")
 
     method = raw.get("method", "grid")
     if method not in METHODS:
-        raise SweepError(f"{where}: method: must be one of {', '.join(METHODS)}; got {method!r}")
+        raise SweepError(f"{where}: method: must be one of {', '.join(METHODS)}; got {quote(method)}")
     num_samples = raw.get("num_samples", 1)
     if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples < 1:
-        raise SweepError(f"{where}: num_samples: must be an integer >= 1, got {num_samples!r}")
+        raise SweepError(f"{where}: num_samples: must be an integer >= 1, got {quote(num_samples)}")
     seeds = raw.get("seeds")
     if seeds is not None:
         if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
-            raise SweepError(f"{where}: seeds: must be an integer >= 1, got {seeds!r}")
+            raise SweepError(f"{where}: seeds: must be an integer >= 1, got {quote(seeds)}")
         if SEED in (raw.get("parameters") or {}):
             raise SweepError(f"{where}: parameters.seed: drop it; `seeds: {seeds}` runs every configuration "
                              f"with seeds 0..{seeds - 1}")

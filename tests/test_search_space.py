@@ -19,9 +19,9 @@ def test_default_diffusion_sweep_is_valid():
     spec = load_sweep("diffusion")
     assert spec.family.name == "diffusion"
     assert (spec.metric, spec.mode, spec.method) == ("eval/fid", "min", "grid")
-    assert spec.swept_keys == ["schedule", "timesteps"]
+    assert spec.swept_keys == ["schedule", "seed"] and spec.seeds == 3
     assert set(spec.parameters["schedule"]["values"]) >= {"linear", "cosine", "sigmoid"}
-    assert len(spec.parameters["timesteps"]["values"]) == 2
+    assert len(spec.configurations()) == 3
     space = spec.param_space()
     assert space["schedule"] == tune.grid_search(["linear", "cosine", "sigmoid"])
     assert space["lr"] == 0.001
@@ -112,11 +112,12 @@ def test_bad_space_is_rejected_with_one_line(tmp_path, case):
 
 @pytest.mark.parametrize("name,swept", [("rl", ["algorithm", "lr", "seed"]),
                                         ("atari", ["algorithm", "env", "seed"]),
-                                        ("contrastive", ["method", "temperature"]),
-                                        ("momentum", ["method", "momentum"])])
+                                        ("contrastive", ["temperature", "seed"]),
+                                        ("momentum", ["momentum", "seed"])])
 def test_default_sweeps_are_valid(name, swept):
+    """Every default sweep answers its question over 3 paired seeds."""
     spec = load_sweep(name)
-    assert spec.swept_keys == swept and spec.mode == "max"
+    assert spec.swept_keys == swept and spec.mode == "max" and spec.seeds == 3
 
 
 def test_unknown_sweep_lists_the_known_ones():
@@ -222,3 +223,29 @@ def test_bad_seeds_are_rejected_with_one_line(tmp_path, case):
     text, expected = SEED_ERRORS[case]
     with pytest.raises(SweepError, match=expected.replace("(", r"\(").replace(")", r"\)")):
         load_sweep(write(tmp_path, text))
+
+
+def alias_bomb(levels: int) -> str:
+    """`description:` holding `levels` nested levels of ten aliases each, used as a parameter's values."""
+    lines = ["family: diffusion", "description:", '  - &a0 [' + ",".join(['"lol"'] * 10) + "]"]
+    lines += [f"  - &a{i} [" + ",".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, levels + 1)]
+    return "\n".join(lines + ["parameters:", f"  schedule: {{values: *a{levels}}}", ""])
+
+
+def test_an_alias_bomb_is_rejected_quickly_in_one_short_line(tmp_path):
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(SweepError) as err:
+        load_sweep(write(tmp_path, alias_bomb(8)))
+    assert time.perf_counter() - start < 5
+    assert "expands to more than 100,000 values" in str(err.value) and len(str(err.value)) < 500
+
+
+def test_a_long_bad_value_is_quoted_short(tmp_path):
+    text = "family: diffusion\nparameters:\n  schedule: {values: [[" + ",".join(["lol"] * 5000) + "]]}\n"
+    with pytest.raises(SweepError, match=r"must be one of linear.*got \['lol', .*\.\.\.\]") as err:
+        load_sweep(write(tmp_path, text))
+    assert len(str(err.value)) < 500
+    with pytest.raises(SweepError, match="description: must be a string"):
+        load_sweep(write(tmp_path, "family: diffusion\ndescription: [1, 2]\n"))
