@@ -55,6 +55,9 @@ class Family:
     gpu_fraction: float = 0.25
     check_config: Callable[[dict], str | None] | None = None
     extra_bundles: Callable[[dict], list[dict]] | None = None  # e.g. one CPU per RLlib EnvRunner actor
+    # --smoke on a small machine: the largest value of each parameter that fits in `spare` CPUs beside
+    # the trial's own, e.g. {"num_env_runners": 1} on 2 cores
+    smoke_limits: Callable[[float], dict] | None = None
 
     def build_experiment(self, config: dict) -> Experiment:
         module, _, cls = self.experiment.partition(":")

@@ -93,6 +93,8 @@ def prepare(args: argparse.Namespace):
         spec.name = Path(args.sweep).stem
     if args.seeds or args.seed_offset is not None:
         spec = spec.with_seeds(args.seeds, args.seed_offset)
+    if args.smoke and spec.seeds and not args.seeds:
+        spec = spec.with_seeds(1, None)  # a wiring check needs one seed per configuration
     overrides = {**(spec.family.smoke if args.smoke else {}), **_parse_sets(args.set)}
     if overrides:
         spec = spec.with_overrides(overrides)
@@ -119,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
     spec, uri, storage, name = prepare(args)
 
     from orchestration import cluster
+    from orchestration.resources import check_trials_fit, cluster_shape, fit_smoke, trial_shapes
     from orchestration.results.finish import finish_sweep, parent_params
     from orchestration.tracking import SweepTracking
     from orchestration.tuning import TuneOptions, build_tuner, gpus_per_trial
@@ -128,6 +131,10 @@ def run(args: argparse.Namespace) -> int:
         name=name, storage_path=storage, cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=gpus_per_trial(args.gpus_per_trial, resources.get("GPU", 0), spec.family.gpu_fraction),
         max_concurrent=args.max_concurrent, max_failures=args.max_failures, verbose=args.verbose)
+    shape = cluster_shape()
+    if args.smoke:
+        spec = fit_smoke(spec, shape.largest_cpus() - options.cpus_per_trial)
+    check_trials_fit(trial_shapes(spec, options.cpus_per_trial, options.gpus_per_trial), shape)
 
     tracking = SweepTracking(uri, args.experiment or spec.name)
     parent = tracking.open_parent(name, parent_params(spec, options, args), tags={

@@ -83,3 +83,19 @@ def test_resume_with_nothing_to_resume(workdir):
                      timeout=120)
     assert result.returncode == 2
     assert "nothing to resume for sweep 'tiny'" in result.stderr
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["tiny", "--cpus-per-trial", "64"], "no node can hold 64 CPU + 0 GPU (the largest has 2 CPU + 0 GPU)"),
+    (["tiny", "--gpus-per-trial", "1"], "no node can hold 1 CPU + 1 GPU"),
+    (["rl", "--set", "num_env_runners=4"], "it asks for 5 CPU + 0 GPU in all, the cluster has 2 CPU + 0 GPU"),
+])
+def test_a_trial_no_node_can_hold_is_refused_before_anything_runs(workdir, args, expected):
+    """Tune would keep such trials PENDING forever; the sweep says what to change instead."""
+    result = run_cli([*args, "--num-cpus", "2", "--tracking-uri", f"sqlite:///{workdir / 'mlflow.db'}"], cwd=workdir,
+                     timeout=120)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "can never start" in errors[0] and expected in errors[0], result.stderr
+    assert not (workdir / "mlflow.db").exists(), "no MLflow run may exist"
+    assert not (workdir / "ray_results").exists(), "Tune must not have started"

@@ -15,6 +15,7 @@ from ray import cloudpickle
 from ray.tune import register_env
 
 from algorithms.rl import FAMILY
+from algorithms.rl.evaluation import greedy_episodes
 from algorithms.rl.experiment import RLExperiment, build_config
 from algorithms.rl.sampling import sample_fragments, to_fragment
 
@@ -250,6 +251,10 @@ def test_evaluation_is_greedy_and_stays_out_of_training(tmp_path):
         assert len(algo.replay) == replay_size and algo.training_episodes.state() == window
         again = algo.evaluate()
         assert again["episode_return_mean"] == evaluation["episode_return_mean"], "same seeds, same greedy policy"
+        envs, seeds = [gym.make("CartPole-v1") for _ in range(5)], list(range(5))
+        random_actions = greedy_episodes(algo.get_module(), envs, seeds, epsilon=1.0)
+        assert random_actions == greedy_episodes(algo.get_module(), envs, seeds, epsilon=1.0), "seeded"
+        assert random_actions != greedy_episodes(algo.get_module(), envs, seeds)
         result = algo.train()["training_episodes"]
         assert result["num_episodes_lifetime"] == len(recorded(tmp_path, 1)), "only training episodes count"
         epsilon_zero = algo.get_module()._forward_inference({"obs": torch.zeros(3, 4)})["actions"]

@@ -22,6 +22,7 @@ PARAMS = {
     "episode_return_window": Int(20, "episode_return_mean: mean return of the last N training episodes", low=1),
     "evaluation_interval": Int(1, "greedy evaluation at the first, every K-th and the last iteration", low=1),
     "evaluation_episodes": Int(10, "greedy episodes per evaluation (a 95% CI from 5 on)", low=1),
+    "evaluation_epsilon": Float(0.0, "chance of a random action in evaluation (Atari: 0.05)", low=0, high=1),
     # DQN / Double DQN
     "n_step": Int(1, "DQN n-step returns", low=1),
     "dueling": Bool(False, "DQN dueling head"),
@@ -62,6 +63,11 @@ def extra_bundles(config: dict) -> list[dict]:
     return [{"CPU": 1}] * int(config["num_env_runners"])
 
 
+def smoke_limits(spare_cpus: float) -> dict:
+    """--smoke keeps remote EnvRunners (the wiring under test) but only as many as the machine holds."""
+    return {"num_env_runners": max(0, int(spare_cpus))}
+
+
 FAMILY = Family(
     name="rl",
     experiment="algorithms.rl.experiment:RLExperiment",
@@ -69,8 +75,10 @@ FAMILY = Family(
     metrics=("eval/episode_return_mean", "episode_return_mean", "env_steps", "train/env_steps_per_s"),
     default_metric="eval/episode_return_mean",
     default_mode="max",
-    smoke={"iterations": 2, "env_steps_per_iteration": 200, "learning_starts": 100, "evaluation_episodes": 5},
+    smoke={"iterations": 2, "env_steps_per_iteration": 200, "learning_starts": 100, "replay_capacity": 1000,
+           "evaluation_episodes": 5},
     gpu_fraction=0.5,
     check_config=check_config,
     extra_bundles=extra_bundles,
+    smoke_limits=smoke_limits,
 )

@@ -13,7 +13,7 @@ Results of `train()`:
 from __future__ import annotations
 
 from ray.rllib.algorithms import Algorithm
-from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
+from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
 from ray.rllib.env.env_context import EnvContext
 
 from algorithms.rl.episodes import EpisodeWindow
@@ -24,8 +24,27 @@ TRAINING_EPISODES = "training_episodes"
 EVAL_SEED_OFFSET = 1_000_000  # evaluation envs never share a seed with training envs
 
 
+class SampledConfig(AlgorithmConfig):
+    """Settings both of our algorithms read, beyond RLlib's."""
+
+    def __init__(self, algo_class=None):
+        super().__init__(algo_class=algo_class)
+        self.evaluation_epsilon = 0.0
+
+    def evaluation(self, *, evaluation_epsilon=NotProvided, **kwargs):
+        """`evaluation_epsilon`: the chance of a random action during evaluation. 0 is greedy; Atari
+        is usually scored at 0.05 (Mnih et al. 2015), which also ends games such as Breakout that a
+        greedy policy never restarts (it must press FIRE)."""
+        super().evaluation(**kwargs)
+        if evaluation_epsilon is not NotProvided:
+            self.evaluation_epsilon = evaluation_epsilon
+        return self
+
+
 def validate_common(config: AlgorithmConfig) -> None:
     """Settings both of our algorithms read."""
+    if not 0 <= config.evaluation_epsilon <= 1:
+        raise ValueError("evaluation_epsilon must be in [0, 1]")
     if config.metrics_num_episodes_for_smoothing < 1:
         raise ValueError("metrics_num_episodes_for_smoothing (the training-return window) must be >= 1")
     if config.evaluation_interval and (config.evaluation_duration_unit != "episodes"
@@ -59,14 +78,16 @@ class SampledAlgorithm(Algorithm):
         return episodes, fragments
 
     def evaluate(self, parallel_train_future=None) -> dict:
-        """`evaluation_duration` greedy episodes (epsilon 0, or the most likely action), one per env."""
+        """`evaluation_duration` greedy episodes (epsilon 0, or the most likely action; a random action
+        with probability `evaluation_epsilon`), one per env."""
         count = self.config.evaluation_duration if isinstance(self.config.evaluation_duration, int) else 10
         if self._eval_envs is None or len(self._eval_envs) != count:
             self._close_eval_envs()
             self._eval_envs = [self.env_creator(EnvContext(self.config.env_config, worker_index=0))
                                for _ in range(count)]
         base = EVAL_SEED_OFFSET + 1000 * (self.config.seed or 0)
-        return summarize(greedy_episodes(self.get_module(), self._eval_envs, [base + i for i in range(count)]))
+        return summarize(greedy_episodes(self.get_module(), self._eval_envs, [base + i for i in range(count)],
+                                         epsilon=self.config.evaluation_epsilon))
 
     def get_state(self, components=None, *, not_components=None, **kwargs) -> dict:
         """RLlib's state plus everything in `self.checkpointed`."""

@@ -27,9 +27,11 @@ def greedy_actions(module, observations: np.ndarray) -> np.ndarray:
     return out[Columns.ACTION_DIST_INPUTS].argmax(dim=-1).cpu().numpy()
 
 
-def greedy_episodes(module, envs: list, seeds: list[int]) -> list[tuple[float, int]]:
+def greedy_episodes(module, envs: list, seeds: list[int], epsilon: float = 0.0) -> list[tuple[float, int]]:
     """(return, length) of one greedy episode per env, the envs stepped together so the module
-    sees one batch per step."""
+    sees one batch per step; with probability `epsilon` an action is uniformly random instead
+    (drawn from a generator seeded by `seeds`, so an evaluation repeats exactly)."""
+    rng = np.random.default_rng(seeds)
     observations = [env.reset(seed=seed)[0] for env, seed in zip(envs, seeds)]
     returns, lengths = np.zeros(len(envs)), np.zeros(len(envs), dtype=int)
     running = list(range(len(envs)))
@@ -37,6 +39,8 @@ def greedy_episodes(module, envs: list, seeds: list[int]) -> list[tuple[float, i
         actions = greedy_actions(module, np.stack([observations[i] for i in running]))
         still = []
         for i, action in zip(running, actions):
+            if epsilon and rng.random() < epsilon:
+                action = rng.integers(envs[i].action_space.n)
             observations[i], reward, terminated, truncated, _ = envs[i].step(action)
             returns[i] += reward
             lengths[i] += 1

@@ -45,7 +45,8 @@ def build_config(config: dict):
             .learners(num_gpus_per_learner=_gpus())
             .reporting(min_sample_timesteps_per_iteration=config["env_steps_per_iteration"],
                        min_time_s_per_iteration=0, metrics_num_episodes_for_smoothing=config["episode_return_window"])
-            .evaluation(evaluation_duration=config["evaluation_episodes"], evaluation_duration_unit="episodes")
+            .evaluation(evaluation_duration=config["evaluation_episodes"], evaluation_duration_unit="episodes",
+                        evaluation_epsilon=config["evaluation_epsilon"])
             .debugging(seed=config["seed"]))
 
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from typing_extensions import Self
 
-from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
+from ray.rllib.algorithms.algorithm_config import NotProvided
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-from algorithms.rl.base import SampledAlgorithm, validate_common
+from algorithms.rl.base import SampledAlgorithm, SampledConfig, validate_common
 from algorithms.rl.sampling import learn_and_sync
 
 
-class A2CConfig(AlgorithmConfig):
+class A2CConfig(SampledConfig):
     def __init__(self, algo_class=None):
         super().__init__(algo_class=algo_class or A2C)
         self.rollout_fragment_length = 8

@@ -7,17 +7,17 @@ from __future__ import annotations
 
 from typing_extensions import Self
 
-from ray.rllib.algorithms.algorithm_config import AlgorithmConfig, NotProvided
+from ray.rllib.algorithms.algorithm_config import NotProvided
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-from algorithms.rl.base import SampledAlgorithm, validate_common
+from algorithms.rl.base import SampledAlgorithm, SampledConfig, validate_common
 from algorithms.rl.replay import ReplayBuffer
 from algorithms.rl.sampling import learn_and_sync, learner_batch
 
 REPLAY_BUFFER = "replay_buffer"
 
 
-class DQNConfig(AlgorithmConfig):
+class DQNConfig(SampledConfig):
     def __init__(self, algo_class=None):
         super().__init__(algo_class=algo_class or DQN)
         self.double_q = False

@@ -1,0 +1,43 @@
+"""Trials that no node could ever hold are refused before anything runs (orchestration.resources)."""
+
+import pytest
+
+from conftest import REPO
+from orchestration.errors import SweepError
+from orchestration.resources import ClusterShape, autoscaler_node_types, check_trials_fit, unsatisfiable
+
+TWO_CPUS = ClusterShape(nodes=[{"CPU": 2.0}], node_types=[], autoscaling=False)
+TRIAL = {"CPU": 1, "GPU": 0}
+
+
+def test_a_fixed_cluster_must_hold_the_whole_placement_group():
+    assert unsatisfiable([TRIAL, {"CPU": 1}], TWO_CPUS) is None
+    assert unsatisfiable([TRIAL] + [{"CPU": 1}] * 4, TWO_CPUS) == \
+        "it asks for 5 CPU + 0 GPU in all, the cluster has 2 CPU + 0 GPU"
+    assert "no node can hold 64 CPU + 0 GPU (the largest has 2 CPU + 0 GPU)" in unsatisfiable([{"CPU": 64}], TWO_CPUS)
+    assert "no node can hold 1 CPU + 0.5 GPU" in unsatisfiable([{"CPU": 1, "GPU": 0.5}], TWO_CPUS)
+    two_nodes = ClusterShape(nodes=[{"CPU": 2.0}, {"CPU": 2.0}], node_types=[], autoscaling=False)
+    assert unsatisfiable([TRIAL] + [{"CPU": 1}] * 3, two_nodes) is None, "PACK may spread the bundles"
+
+
+def test_an_autoscaling_cluster_is_judged_by_its_node_types():
+    gpu_type = ClusterShape(nodes=[{"CPU": 4.0}], node_types=[{"CPU": 8, "GPU": 1}], autoscaling=True)
+    assert unsatisfiable([{"CPU": 1, "GPU": 0.5}] + [{"CPU": 1}] * 8, gpu_type) is None
+    assert "no node can hold 1 CPU + 2 GPU" in unsatisfiable([{"CPU": 1, "GPU": 2}], gpu_type)
+    undeclared = ClusterShape(nodes=[{"CPU": 4.0}], node_types=[None], autoscaling=True)
+    assert unsatisfiable([{"CPU": 1, "GPU": 4}], undeclared) is None, "unknown resources are not refused"
+
+
+def test_node_types_come_from_the_cluster_launchers_bootstrap_config(tmp_path):
+    assert autoscaler_node_types(tmp_path / "missing.yaml") == ([], False)
+    types, autoscaling = autoscaler_node_types(REPO / "cluster.yaml")
+    assert autoscaling and {"CPU": 4} in types and None in types  # GPU types: filled in by `ray up`
+
+
+def test_the_error_names_the_request_and_what_to_change():
+    with pytest.raises(SweepError) as err:
+        check_trials_fit({"algorithm=dqn": [TRIAL] + [{"CPU": 1}] * 4}, TWO_CPUS)
+    message = str(err.value)
+    assert message.startswith("a trial (algorithm=dqn: 1 CPU + 0 GPU for the trial, 4 x 1 CPU + 0 GPU for "
+                              "EnvRunners) can never start")
+    assert "--set num_env_runners=N" in message and "--address" in message and "\n" not in message
