@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every benchmark, one after another (they must not share the CPUs), then BENCHMARKS.md.
-# About an hour on 2 cores. Needs the project installed plus diffusers: pip install -e ".[bench]"
+# About two and a half hours on 2 cores. Needs the project installed plus diffusers: pip install -e ".[bench]"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python bench/rl.py
@@ -8,4 +8,5 @@ python bench/diffusion.py
 python bench/sweep_overhead.py
 python bench/asha_vs_grid.py
 python bench/memory.py
+python bench/seed_stability.py
 python bench/report.py

@@ -19,4 +19,5 @@ def quote(value, limit: int = 200) -> str:
 EXIT_OK = 0
 EXIT_TRIALS_FAILED = 1
 EXIT_USAGE = 2
+EXIT_STALLED = 3
 EXIT_INTERRUPTED = 130

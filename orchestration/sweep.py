@@ -34,6 +34,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="seeds K..K+N-1 instead of 0..N-1 (a re-run with disjoint seeds)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="fix a parameter for every trial (YAML value), e.g. --set iterations=3")
+    parser.add_argument("--stall-timeout", type=float, metavar="S",
+                        help="stop (resumably, exit 3) when trials wait and none has started or reported for S "
+                             "seconds; default 300, 1200 on an autoscaling cluster; 0: wait forever")
     parser.add_argument("--smoke", action="store_true", help="tiny budget per trial, to check the wiring")
     parser.add_argument("--address", help="Ray cluster: auto, host:port or ray://host:port (default: local Ray)")
     parser.add_argument("--num-cpus", type=int, help="CPUs of the local Ray instance (default: all)")
@@ -80,6 +83,8 @@ def _check_options(args: argparse.Namespace) -> None:
         raise SweepError(f"--cpus-per-trial must be > 0, got {args.cpus_per_trial}")
     if args.gpus_per_trial is not None and not 0 <= args.gpus_per_trial < math.inf:
         raise SweepError(f"--gpus-per-trial must be >= 0, got {args.gpus_per_trial}")
+    if args.stall_timeout is not None and not 0 <= args.stall_timeout < math.inf:
+        raise SweepError(f"--stall-timeout must be >= 0 seconds, got {args.stall_timeout}")
 
 
 def prepare(args: argparse.Namespace):
@@ -123,15 +128,17 @@ def run(args: argparse.Namespace) -> int:
     from orchestration import cluster
     from orchestration.resources import check_trials_fit, cluster_shape, fit_smoke, trial_shapes
     from orchestration.results.finish import finish_sweep, parent_params
+    from orchestration.stall import StallGuard, default_timeout
     from orchestration.tracking import SweepTracking
     from orchestration.tuning import TuneOptions, build_tuner, gpus_per_trial
 
     resources = cluster.connect(args.address, args.num_cpus)
+    shape = cluster_shape()
+    stall = StallGuard(default_timeout(shape.autoscaling) if args.stall_timeout is None else args.stall_timeout)
     options = TuneOptions(
         name=name, storage_path=storage, cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=gpus_per_trial(args.gpus_per_trial, resources.get("GPU", 0), spec.family.gpu_fraction),
-        max_concurrent=args.max_concurrent, max_failures=args.max_failures, verbose=args.verbose)
-    shape = cluster_shape()
+        max_concurrent=args.max_concurrent, max_failures=args.max_failures, verbose=args.verbose, callbacks=(stall,))
     if args.smoke:
         spec = fit_smoke(spec, shape.largest_cpus() - options.cpus_per_trial)
     check_trials_fit(trial_shapes(spec, options.cpus_per_trial, options.gpus_per_trial), shape)
@@ -161,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
     except BaseException:
         tracking.close("FAILED")
         raise
-    return finish_sweep(results, spec, tracking, args, name)
+    return finish_sweep(results, spec, tracking, args, name, stalled=stall.reason)
 
 
 def main(argv: list[str] | None = None) -> int:

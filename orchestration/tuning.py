@@ -24,6 +24,7 @@ class TuneOptions:
     checkpoint_every: int = 1
     reuse_actors: bool = True
     verbose: int = 1
+    callbacks: tuple = ()  # e.g. the stall guard
 
 
 def gpus_per_trial(requested: float | None, cluster_gpus: float, gpu_fraction: float) -> float:
@@ -124,8 +125,12 @@ def make_trainable(spec: SweepSpec, context: TrackingContext, options: TuneOptio
 def build_tuner(spec: SweepSpec, context: TrackingContext, options: TuneOptions, resume: bool) -> tune.Tuner:
     trainable = make_trainable(spec, context, options)
     if resume:
-        return tune.Tuner.restore(str(options.storage_path / options.name), trainable,
-                                  resume_unfinished=True, resume_errored=True, param_space=spec.param_space())
+        tuner = tune.Tuner.restore(str(options.storage_path / options.name), trainable,
+                                   resume_unfinished=True, resume_errored=True, param_space=spec.param_space())
+        # Tune restores the first run's callbacks from its pickle (a stall guard with that run's clock
+        # and verdict); this run's own take their place
+        tuner._local_tuner.get_run_config().callbacks = list(options.callbacks)
+        return tuner
     return tune.Tuner(
         trainable,
         param_space=spec.param_space(),
@@ -136,7 +141,7 @@ def build_tuner(spec: SweepSpec, context: TrackingContext, options: TuneOptions,
             trial_name_creator=TrialNamer(spec.swept_keys), trial_dirname_creator=trial_dirname),
         run_config=tune.RunConfig(
             name=options.name, storage_path=str(options.storage_path), verbose=options.verbose,
-            failure_config=tune.FailureConfig(max_failures=options.max_failures),
+            failure_config=tune.FailureConfig(max_failures=options.max_failures), callbacks=list(options.callbacks),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2, checkpoint_frequency=options.checkpoint_every,
                                                     checkpoint_at_end=True)))
 

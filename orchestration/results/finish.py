@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from orchestration.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TRIALS_FAILED
+from orchestration.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STALLED, EXIT_TRIALS_FAILED
 from orchestration.results import load_results, publish, render
 from orchestration.results.rows import tune_outcomes
 from orchestration.search_space import SweepSpec
@@ -22,9 +22,10 @@ def parent_params(spec: SweepSpec, options, args) -> dict:
     return params
 
 
-def finish_sweep(tune_results, spec: SweepSpec, tracking, args, name: str) -> int:
+def finish_sweep(tune_results, spec: SweepSpec, tracking, args, name: str, stalled: str | None = None) -> int:
     """Record Tune's verdict on each trial in its run, then publish and print the sweep's results
-    from MLflow (the same path as `python -m orchestration.report`); returns the exit code."""
+    from MLflow (the same path as `python -m orchestration.report`); returns the exit code.
+    `stalled`: why the stall guard stopped the sweep, if it did."""
     outcomes = tune_outcomes(tune_results.experiment_path,
                              lambda config: int(spec.family.resolve(config)[spec.family.budget_param]))
     tracking.finalize_trials(outcomes)
@@ -43,10 +44,16 @@ def finish_sweep(tune_results, spec: SweepSpec, tracking, args, name: str) -> in
           f"in experiment {tracking.experiment_name!r}")
     print(f"[sweep] compare the trials: {render.ui_hint(tracking.uri, tracking.experiment_id)}")
 
+    resume = f"python -m orchestration.sweep {args.sweep} --name {name} --resume"
+    if stalled:
+        tracking.set_tag("sweep.stalled", stalled)
+        tracking.close("FAILED")
+        print(f"[sweep] stalled: {stalled}; free resources or ask for less (--cpus-per-trial, --gpus-per-trial, "
+              f"--set num_env_runners=N), then continue with: {resume}", file=sys.stderr)
+        return EXIT_STALLED
     if any(outcome == "interrupted" for outcome in outcomes.values()):
         tracking.close("KILLED")
-        print(f"[sweep] interrupted; continue with: python -m orchestration.sweep {args.sweep} --name {name} "
-              "--resume", file=sys.stderr)
+        print(f"[sweep] interrupted; continue with: {resume}", file=sys.stderr)
         return EXIT_INTERRUPTED
     tracking.close("FAILED" if outcomes and errors == len(outcomes) else "FINISHED")
     return EXIT_TRIALS_FAILED if errors else EXIT_OK

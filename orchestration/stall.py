@@ -1,0 +1,49 @@
+"""A sweep that cannot make progress stops and says so, instead of waiting forever.
+
+Tune keeps a trial PENDING for as long as the cluster cannot place it (a busy cluster, a node type
+the autoscaler cannot launch, resources taken by someone else) and only warns now and then. The
+guard below ends the sweep when trials are waiting, none is running, and no trial has started,
+reported or finished for `timeout_s`. It ends it the way Tune ends an interrupted run (Tune's own
+SIGUSR1 handler): the experiment state is saved with the waiting trials still PENDING, so
+`--resume` continues exactly where it stopped.
+
+A trial that runs but never reports is not a stall in this sense: one Atari iteration can take
+minutes, so that case is left to the trial's own failure handling.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from ray.tune import Callback
+
+LOCAL_TIMEOUT_S = 300.0
+AUTOSCALING_TIMEOUT_S = 1200.0  # allows for the autoscaler launching and setting up a GPU node
+
+
+def default_timeout(autoscaling: bool) -> float:
+    return AUTOSCALING_TIMEOUT_S if autoscaling else LOCAL_TIMEOUT_S
+
+
+class StallGuard(Callback):
+    def __init__(self, timeout_s: float):
+        self.timeout_s = timeout_s
+        self.last_progress = time.monotonic()
+        self.reason: str | None = None  # set once the guard has stopped the sweep
+
+    def _progress(self, *args, **kwargs) -> None:
+        self.last_progress = time.monotonic()
+
+    on_trial_start = on_trial_restore = on_trial_result = on_trial_complete = on_trial_error = _progress
+
+    def on_step_begin(self, iteration: int, trials: list, **info) -> None:
+        if self.reason is not None or not self.timeout_s:
+            return
+        statuses = [t.status for t in trials]
+        idle = time.monotonic() - self.last_progress
+        if "PENDING" in statuses and "RUNNING" not in statuses and idle > self.timeout_s:
+            self.reason = (f"no trial could start for {idle:.0f} s ({statuses.count('PENDING')} waiting, none "
+                           "running): the cluster cannot place them now")
+            os.kill(os.getpid(), signal.SIGUSR1)  # Tune's interrupt: save the state, leave trials resumable
