@@ -209,6 +209,7 @@ class TrialRun:
                 retries = int(found[0].data.tags.get("sweep.retries", "0")) + 1
                 self.client.set_tag(self.run_id, "sweep.retries", str(retries))
             self.client.update_run(self.run_id, status="RUNNING")
+            self.logged_through = self._last_logged_step(found[0])
         else:
             config = {k: params[k] for k in context.config_keys if k in params}
             run = self.client.create_run(context.experiment_id, run_name=trial_name,
@@ -216,7 +217,15 @@ class TrialRun:
                                                CONFIG_TAG: config_id(config)})
             self.run_id = run.info.run_id
             self.resumed = False
+            self.logged_through = -1
             log_params(self.client, self.run_id, params)
+
+    def _last_logged_step(self, run) -> int:
+        """The last step any metric of this run reached. A trial restored from a checkpoint older than
+        its MLflow history (the newer checkpoint's write failed) repeats those steps and must not log
+        them twice; deterministic training would log the same values again anyway."""
+        steps = [m.step for key in run.data.metrics for m in self.client.get_metric_history(self.run_id, key)]
+        return max(steps, default=-1)
 
     def log_metrics(self, metrics: dict, step: int) -> None:
         from mlflow.entities import Metric

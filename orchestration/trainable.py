@@ -73,7 +73,8 @@ class SweepTrainable(tune.Trainable):
         try:
             inject_failure(self.trial_name, iteration)
             metrics = self.experiment.step()
-            self.run.log_metrics(metrics, step=iteration)
+            if iteration > self.run.logged_through:  # a restore from an older checkpoint repeats steps
+                self.run.log_metrics(metrics, step=iteration)
             self.latest.update(metrics)
             if done:
                 self._log_final()
@@ -87,6 +88,7 @@ class SweepTrainable(tune.Trainable):
         return {**self.latest, "mlflow_run_id": self.run.run_id, "done": done}
 
     def save_checkpoint(self, checkpoint_dir: str):
+        inject_failure(self.trial_name, self.iteration, "checkpoint")
         self.experiment.save(Path(checkpoint_dir))
         (Path(checkpoint_dir) / LATEST_METRICS).write_text(json.dumps(self.latest))
         self.run.flush()

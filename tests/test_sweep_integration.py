@@ -408,6 +408,22 @@ def test_contrastive_temperature_sweep_logs_baselines_and_embeddings(tmp_path, m
     assert best.data.metrics["eval/knn_acc"] == best_value == parent.data.metrics["best/eval/knn_acc"]
 
 
+def test_a_failed_checkpoint_write_is_retried_and_every_step_is_logged_once(tmp_path, mlflow_server):
+    """The write of checkpoint 2 fails as on a full disk, after step 2 reached MLflow. Tune retries the
+    trial from checkpoint 1, so step 2 runs again: it must not be logged again."""
+    write_space(tmp_path, """
+        family: diffusion
+        parameters:
+          schedule: {values: [cosine]}
+    """, iterations=3)
+    client, experiment = sweep_with_one_failure(tmp_path, "tiny", "schedule=cosine@checkpoint:2", "disk-full",
+                                                mlflow_server)
+    run = children(client, experiment.experiment_id, parent_run(client, experiment.experiment_id).info.run_id)[0]
+    assert run.info.status == "FINISHED" and run.data.tags["sweep.retries"] == "1"
+    for metric, steps in (("train/loss", [1, 2, 3]), ("eval/fid", [0, 1, 2, 3])):
+        assert sorted(m.step for m in client.get_metric_history(run.info.run_id, metric)) == steps, metric
+
+
 def test_a_failing_trial_is_retried_from_its_checkpoint_and_the_failure_stays_visible(tmp_path, mlflow_server):
     write_space(tmp_path, """
         family: diffusion
