@@ -19,5 +19,27 @@ def quote(value, limit: int = 200) -> str:
 EXIT_OK = 0
 EXIT_TRIALS_FAILED = 1
 EXIT_USAGE = 2
-EXIT_STALLED = 3
+EXIT_STOPPED = 3  # stopped before the end, resumable: a stall, a tracking outage, a full disk
 EXIT_INTERRUPTED = 130
+
+
+def infrastructure_failure(error: BaseException) -> str | None:
+    """One line for a driver error that is the machine's or the tracking server's, not the code's: a
+    full disk or an MLflow server that stopped answering (after the client's own retries). None for
+    anything else, which keeps its traceback."""
+    import errno
+
+    seen = []
+    while error is not None and len(seen) < 20:
+        seen.append(error)
+        error = error.__cause__ or error.__context__
+    for err in seen:
+        text = str(err)
+        if (isinstance(err, OSError) and err.errno == errno.ENOSPC) or "No space left on device" in text \
+                or "database or disk is full" in text:
+            return f"disk full: {text.splitlines()[0][:200] if text else type(err).__name__}"
+    for err in seen:
+        text = str(err)
+        if any(sign in text for sign in ("Max retries exceeded", "Connection refused", "Failed to establish")):
+            return "the MLflow tracking server stopped answering (after the client's retries)"
+    return None

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from orchestration.errors import EXIT_INTERRUPTED, EXIT_USAGE, SweepError
+from orchestration.errors import EXIT_INTERRUPTED, EXIT_STOPPED, EXIT_USAGE, SweepError, infrastructure_failure
 from orchestration.search_space import available_sweeps, load_sweep
 
 
@@ -166,7 +166,10 @@ def run(args: argparse.Namespace) -> int:
               f"--name {name} --resume", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BaseException:
-        tracking.close("FAILED")
+        try:
+            tracking.close("FAILED")
+        except Exception:  # the store may be what failed (a full disk, a server that went away)
+            pass
         raise
     return finish_sweep(results, spec, tracking, args, name, stalled=stall.reason)
 
@@ -179,6 +182,13 @@ def main(argv: list[str] | None = None) -> int:
     except SweepError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception as err:
+        reason = infrastructure_failure(err)
+        if reason is None:
+            raise
+        print(f"error: {reason}; what was logged and checkpointed is kept: once that is fixed, run the same "
+              "command with --resume", file=sys.stderr)
+        return EXIT_STOPPED
 
 
 if __name__ == "__main__":

@@ -25,8 +25,8 @@ def free_port() -> int:
 
 
 class MlflowServer:
-    def __init__(self, root: Path):
-        self.port = free_port()
+    def __init__(self, root: Path, port: int | None = None):
+        self.port = port or free_port()
         self.uri = f"http://127.0.0.1:{self.port}"
         self.log = open(root / "mlflow-server.log", "w")
         self.process = subprocess.Popen(

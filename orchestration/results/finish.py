@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from orchestration.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STALLED, EXIT_TRIALS_FAILED
+from orchestration.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STOPPED, EXIT_TRIALS_FAILED
 from orchestration.results import load_results, publish, render
 from orchestration.results.rows import tune_outcomes
 from orchestration.search_space import SweepSpec
@@ -50,7 +50,7 @@ def finish_sweep(tune_results, spec: SweepSpec, tracking, args, name: str, stall
         tracking.close("FAILED")
         print(f"[sweep] stalled: {stalled}; free resources or ask for less (--cpus-per-trial, --gpus-per-trial, "
               f"--set num_env_runners=N), then continue with: {resume}", file=sys.stderr)
-        return EXIT_STALLED
+        return EXIT_STOPPED
     if any(outcome == "interrupted" for outcome in outcomes.values()):
         tracking.close("KILLED")
         print(f"[sweep] interrupted; continue with: {resume}", file=sys.stderr)
