@@ -158,6 +158,10 @@ def run(args: argparse.Namespace) -> int:
 
     worker_uri = cluster.tracking_uri_for_workers(uri, args.address, ray.util.get_node_ip_address())
     tuner = build_tuner(spec, tracking.context(worker_uri, spec.config_keys), options, resume=args.resume)
+    stopped_note = storage / name / STOPPED_NOTE
+    if args.resume and stopped_note.exists():  # the last attempt could not tell MLflow why it stopped
+        tracking.set_tag("sweep.stopped", stopped_note.read_text())
+        stopped_note.unlink()
     try:
         results = tuner.fit()
     except KeyboardInterrupt:
@@ -165,13 +169,31 @@ def run(args: argparse.Namespace) -> int:
         print(f"[sweep] interrupted; continue with: python -m orchestration.sweep {args.sweep} "
               f"--name {name} --resume", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except BaseException:
+    except BaseException as err:
+        _note_stop(stopped_note, err)
         try:
             tracking.close("FAILED")
         except Exception:  # the store may be what failed (a full disk, a server that went away)
             pass
         raise
-    return finish_sweep(results, spec, tracking, args, name, stalled=stall.reason)
+    try:
+        return finish_sweep(results, spec, tracking, args, name, stalled=stall.reason)
+    except Exception as err:
+        _note_stop(stopped_note, err)
+        raise
+
+
+STOPPED_NOTE = "sweep_stopped.txt"
+
+
+def _note_stop(path: Path, error: BaseException) -> None:
+    """Keep why the sweep stopped next to Tune's state, for the parent run once --resume reaches MLflow."""
+    reason = infrastructure_failure(error)
+    if reason:
+        try:
+            path.write_text(f"{time.strftime('%Y-%m-%d %H:%M:%S')}: {reason}")
+        except OSError:  # a full disk may refuse even this
+            pass
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -66,6 +66,9 @@ def test_an_outage_beyond_the_retries_stops_the_sweep_resumably(tmp_path):
         experiment = client.get_experiment_by_name("outage")
         runs = [r for r in client.search_runs([experiment.experiment_id]) if "mlflow.parentRunId" in r.data.tags]
         assert sorted(r.data.params["schedule"] for r in runs) == ["cosine", "linear"]
+        parent = next(r for r in client.search_runs([experiment.experiment_id])
+                      if "mlflow.parentRunId" not in r.data.tags)
+        assert "the MLflow tracking server stopped answering" in parent.data.tags["sweep.stopped"]
         for run in runs:
             assert run.info.status == "FINISHED"
             for metric, steps in (("train/loss", [1, 2, 3, 4]), ("eval/fid", [0, 1, 2, 3, 4])):
