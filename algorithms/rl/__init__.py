@@ -76,7 +76,7 @@ FAMILY = Family(
     default_metric="eval/episode_return_mean",
     default_mode="max",
     smoke={"iterations": 2, "env_steps_per_iteration": 200, "learning_starts": 100, "replay_capacity": 1000,
-           "evaluation_episodes": 5},
+           "evaluation_episodes": 2},
     gpu_fraction=0.5,
     check_config=check_config,
     extra_bundles=extra_bundles,

@@ -1,0 +1,29 @@
+"""`--smoke` of every shipped search space finishes on this machine (2 CPUs in CI): a wiring check
+that fits where the user is, one seed per configuration, each trial a run in MLflow."""
+
+import pytest
+
+from conftest import REPO, run_cli
+from orchestration.search_space import load_sweep
+
+pytestmark = pytest.mark.slow
+
+SPACES = sorted(p.stem for p in (REPO / "search_spaces").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", SPACES)
+def test_smoke_of_every_shipped_search_space_finishes(tmp_path, mlflow_server, name):
+    result = run_cli([name, "--smoke", "--num-cpus", "2", "--tracking-uri", mlflow_server.uri,
+                      "--experiment", f"smoke-{name}"], cwd=tmp_path, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    spec = load_sweep(name)
+    client = mlflow_server.client()
+    experiment = client.get_experiment_by_name(f"smoke-{name}")
+    runs = [r for r in client.search_runs([experiment.experiment_id]) if "mlflow.parentRunId" in r.data.tags]
+    assert len(runs) == len(spec.configurations()), "one seed per configuration"
+    budget = spec.family.smoke[spec.family.budget_param]
+    for run in runs:
+        assert run.info.status == "FINISHED"
+        history = client.get_metric_history(run.info.run_id, spec.metric)
+        assert history and max(m.step for m in history) == budget, (run.info.run_name, history)
