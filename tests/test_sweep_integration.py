@@ -372,42 +372,6 @@ def test_interrupted_sweep_resumes_into_the_same_runs(tmp_path, mlflow_server):
         assert sorted(set(steps)) == [1, 2, 3], steps
 
 
-def test_contrastive_temperature_sweep_logs_baselines_and_embeddings(tmp_path, mlflow_server):
-    folder = tmp_path / "search_spaces"
-    folder.mkdir()
-    (folder / "temps.yaml").write_text(textwrap.dedent("""
-        family: contrastive
-        metric: {name: eval/knn_acc, goal: maximize}
-        parameters:
-          temperature: {values: [0.1, 0.5]}
-          method: {value: moco_v2}
-          queue_size: {value: 64}
-          batch_size: {value: 32}
-          iterations: {value: 2}
-          steps_per_iteration: {value: 5}
-    """))
-    result = run_cli(["temps", "--num-cpus", "2", "--tracking-uri", mlflow_server.uri], cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-
-    client = mlflow_server.client()
-    experiment = client.get_experiment_by_name("temps")
-    parent = parent_run(client, experiment.experiment_id)
-    runs = children(client, experiment.experiment_id, parent.info.run_id)
-    assert sorted(r.data.params["temperature"] for r in runs) == ["0.1", "0.5"]
-    for run in runs:
-        metrics = run.data.metrics
-        assert 0.9 < metrics["baseline/knn_acc_pixels"] <= 1.0
-        assert 0.0 < metrics["baseline/knn_acc_random_encoder"] <= 1.0
-        knn = client.get_metric_history(run.info.run_id, "eval/knn_acc")
-        assert [m.step for m in knn] == [0, 1, 2]
-        assert knn[0].value == pytest.approx(metrics["baseline/knn_acc_random_encoder"])
-        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-        assert {"embedding_tsne.png", "augmentations.png", "accuracy_curve.png", "checkpoint"} <= artifacts
-    best_value = max(r.data.metrics["eval/knn_acc"] for r in runs)  # ties are possible after 10 steps
-    best = client.get_run(parent.data.tags["sweep.best_run_id"])
-    assert best.data.metrics["eval/knn_acc"] == best_value == parent.data.metrics["best/eval/knn_acc"]
-
-
 def test_a_failed_checkpoint_write_is_retried_and_every_step_is_logged_once(tmp_path, mlflow_server):
     """The write of checkpoint 2 fails as on a full disk, after step 2 reached MLflow. Tune retries the
     trial from checkpoint 1, so step 2 runs again: it must not be logged again."""
