@@ -177,7 +177,7 @@ def stability_section() -> list[str]:
               "Each cell: the mean of the sweep metric over the 3 seeds, its 95% t interval (2 degrees of freedom, "
               "so wide) and whether the configuration is tied with the best (the 95% paired t interval of its "
               "per-seed difference to the best contains 0). The answer holds when the two tied-best sets "
-              "overlap."), ""]
+              "overlap."), ""] + ([result["note"], ""] if result.get("note") else [])
     for sweep, r in result["sweeps"].items():
         first, second = r["runs"]
         configs = [row["config"] for row in first["configurations"]]

@@ -63,6 +63,7 @@ def main() -> None:
     parser.add_argument("sweeps", nargs="*", default=SWEEPS)
     parser.add_argument("--collect", metavar="URI", help="read the runs from this tracking URI instead of running")
     parser.add_argument("--walls", type=Path, help="with --collect: the wall times of those runs")
+    parser.add_argument("--note", default="", help="with --collect: how those runs were made (shown in the report)")
     args = parser.parse_args()
 
     walls: dict[tuple[str, int], float] = read_walls(args.walls) if args.walls else {}
@@ -84,7 +85,7 @@ def main() -> None:
         overlap = sorted(set(runs[0]["tied_set"]) & set(runs[1]["tied_set"]))
         results[sweep] = {"runs": runs, "tied_overlap": overlap, "same_best": runs[0]["best"] == runs[1]["best"]}
         print(f"{sweep}: tied sets {runs[0]['tied_set']} / {runs[1]['tied_set']}; overlap {overlap}", flush=True)
-    write_result("seed_stability", {"sweeps": results})
+    write_result("seed_stability", {"sweeps": results, "note": args.note})
 
 
 if __name__ == "__main__":
