@@ -16,7 +16,7 @@ import pytest
 
 from conftest import REPO, free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 
 # Ray 2.60 enables token authentication: every node and the driver must present the same token.

@@ -7,7 +7,7 @@ import pytest
 from conftest import REPO, run_cli
 from orchestration.search_space import load_sweep
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 SPACES = sorted(p.stem for p in (REPO / "search_spaces").glob("*.yaml"))
 

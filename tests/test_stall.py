@@ -16,7 +16,7 @@ import pytest
 from conftest import free_port, run_cli
 from test_multinode import TOKEN_ENV, alive_nodes, kill_group, ray_start, wait_for_start
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 # another user's job holding the only CPU of the cluster for as long as its driver lives
 BLOCKER = """
