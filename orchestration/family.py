@@ -67,6 +67,13 @@ class Family:
         """Defaults filled in for every parameter the trial config leaves out."""
         return {**{k: p.default for k, p in self.params.items()}, **config}
 
+    def bundles(self, config: dict, cpus: float, gpus: float) -> list[dict]:
+        """A trial's placement-group bundles: its own CPUs and GPU share, then the family's extra
+        bundles (one CPU per remote RLlib EnvRunner). Tune places trials by these, and the sweep
+        checks them against the cluster before it starts."""
+        extra = self.extra_bundles(self.resolve(config)) if self.extra_bundles else []
+        return [{"CPU": cpus, "GPU": gpus}, *extra]
+
 
 def available_families() -> list[str]:
     import algorithms

@@ -1,8 +1,8 @@
 """Can this cluster ever run one trial? Checked after Ray starts and before any run or trial exists.
 
 Tune waits forever on a trial that no node can hold (it warns every few seconds that resources are
-insufficient), so the sweep compares each trial's placement group, as `tuning.TrialResources` asks for
-it, with what the cluster has or could have:
+insufficient), so the sweep compares each trial's placement group, as `Family.bundles` builds it for
+Tune, with what the cluster has or could have:
 
 - every bundle must fit on one node: a live node, or, on an autoscaling cluster started by the
   cluster launcher, one of the node types in `~/ray_bootstrap_config.yaml` (the file Tune itself uses
@@ -103,9 +103,7 @@ def trial_shapes(spec, cpus: float, gpus: float) -> dict[str, list[dict]]:
     constants = {k: v["value"] for k, v in spec.parameters.items() if "value" in v}
     shapes: dict[str, list[dict]] = {}
     for point in spec.configurations():
-        config = spec.family.resolve({**constants, **point})
-        extra = spec.family.extra_bundles(config) if spec.family.extra_bundles else []
-        bundles = [{"CPU": cpus, "GPU": gpus}, *extra]
+        bundles = spec.family.bundles({**constants, **point}, cpus, gpus)
         if bundles not in shapes.values():
             label = ",".join(f"{k}={v}" for k, v in point.items()) or "every trial"
             shapes[label] = bundles

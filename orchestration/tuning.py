@@ -109,9 +109,7 @@ class TrialResources:
 
         from orchestration.family import load_family
 
-        family = load_family(self.family_name)
-        extra = family.extra_bundles(family.resolve(config)) if family.extra_bundles else []
-        return PlacementGroupFactory([{"CPU": self.cpus, "GPU": self.gpus}, *extra])
+        return PlacementGroupFactory(load_family(self.family_name).bundles(config, self.cpus, self.gpus))
 
 
 def make_trainable(spec: SweepSpec, context: TrackingContext, options: TuneOptions):
