@@ -36,7 +36,25 @@ class Experiment(Protocol):
     def write_artifacts(self, directory: Path, final: bool) -> None:
         """Write pictures and files for MLflow; `final` is True at the end of the trial."""
 
+    def export_model(self, directory: Path) -> "ModelExport":
+        """The trained model in a form MLflow can log and load without this trial's Tune state;
+        `directory` is scratch space for files a pyfunc model carries."""
+
     # optional: close(self) -> None, to release actors or files when the trial ends
+
+
+@dataclass
+class ModelExport:
+    """What `orchestration.models` logs as a trial's MLflow model. `flavor` is "pytorch" (`model` is an
+    nn.Module whose forward is the prediction) or "pyfunc" (`model` is an mlflow.pyfunc.PythonModel,
+    `artifacts` the files its load_context reads). `description` says what predict takes and returns."""
+
+    flavor: str
+    model: object
+    signature: object
+    input_example: object
+    description: str
+    artifacts: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -58,10 +76,16 @@ class Family:
     # --smoke on a small machine: the largest value of each parameter that fits in `spare` CPUs beside
     # the trial's own, e.g. {"num_env_runners": 1} on 2 cores
     smoke_limits: Callable[[float], dict] | None = None
+    # "module:function" that puts a loaded MLflow model to use (`python -m orchestration.use`)
+    use: str | None = None
 
     def build_experiment(self, config: dict) -> Experiment:
         module, _, cls = self.experiment.partition(":")
         return getattr(importlib.import_module(module), cls)(config)
+
+    def use_function(self) -> Callable:
+        module, _, name = self.use.partition(":")
+        return getattr(importlib.import_module(module), name)
 
     def resolve(self, config: dict) -> dict:
         """Defaults filled in for every parameter the trial config leaves out."""

@@ -42,7 +42,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--num-cpus", type=int, help="CPUs of the local Ray instance (default: all)")
     parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, "
                                                "else sqlite:///mlflow.db)")
-    parser.add_argument("--experiment", help="MLflow experiment name (default: the sweep name)")
+    parser.add_argument("--experiment", help="MLflow experiment name (default: the sweep name); the best model is "
+                                             "registered under it")
+    parser.add_argument("--system-metrics-interval", type=float, default=10.0, metavar="S",
+                        help="sample each trial's CPU, memory and GPU use every S seconds into its run (MLflow "
+                             "system metrics; default 10)")
+    parser.add_argument("--no-system-metrics", dest="system_metrics", action="store_false",
+                        help="do not record system metrics")
     parser.add_argument("--max-concurrent", type=int, help="trials running at once (default: as resources allow)")
     parser.add_argument("--cpus-per-trial", type=float, default=1.0)
     parser.add_argument("--gpus-per-trial", type=float,
@@ -83,6 +89,8 @@ def _check_options(args: argparse.Namespace) -> None:
         raise SweepError(f"--cpus-per-trial must be > 0, got {args.cpus_per_trial}")
     if args.gpus_per_trial is not None and not 0 <= args.gpus_per_trial < math.inf:
         raise SweepError(f"--gpus-per-trial must be >= 0, got {args.gpus_per_trial}")
+    if not 0 < args.system_metrics_interval < math.inf:
+        raise SweepError(f"--system-metrics-interval must be > 0 seconds, got {args.system_metrics_interval}")
     if args.stall_timeout is not None and not 0 <= args.stall_timeout < math.inf:
         raise SweepError(f"--stall-timeout must be >= 0 seconds, got {args.stall_timeout}")
 
@@ -157,7 +165,9 @@ def run(args: argparse.Namespace) -> int:
     import ray
 
     worker_uri = cluster.tracking_uri_for_workers(uri, args.address, ray.util.get_node_ip_address())
-    tuner = build_tuner(spec, tracking.context(worker_uri, spec.config_keys), options, resume=args.resume)
+    context = tracking.context(worker_uri, spec.config_keys,
+                               args.system_metrics_interval if args.system_metrics else None)
+    tuner = build_tuner(spec, context, options, resume=args.resume)
     stopped_note = storage / name / STOPPED_NOTE
     if args.resume and stopped_note.exists():  # the last attempt could not tell MLflow why it stopped
         tracking.set_tag("sweep.stopped", stopped_note.read_text())

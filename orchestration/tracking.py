@@ -26,6 +26,8 @@ TUNE_EXPERIMENT_TAG = "sweep.tune_experiment"
 CONFIG_TAG = "sweep.config_id"  # the same on every replicate (seed) of one configuration
 STOPPED_EARLY_TAG = "sweep.stopped_early"
 MAX_PARAM_LENGTH = 6000
+# MLflow 3's UI opens an experiment without this tag on its GenAI overview; ours are model training
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 
 
 def resolve_tracking_uri(cli_value: str | None) -> str:
@@ -67,10 +69,33 @@ def check_tracking_uri(uri: str, timeout: float = 5.0) -> None:
             raise SweepError(f"MLflow tracking URI {uri}: folder {folder} is not writable")
 
 
+_INITIALISED: set[str] = set()
+
+
 def _client(uri: str):
+    """An MlflowClient; the first one per process for a SQLite file opens the store under a file lock.
+
+    MLflow creates and migrates a new SQLite database's schema when a store first opens it, without
+    a lock of its own: two sweeps started at the same moment in a folder without mlflow.db both
+    migrate, and the second dies with "duplicate column name". The lock makes the second wait until
+    the first has finished; after that opening the store only reads the schema's version."""
     from mlflow.tracking import MlflowClient
 
-    return MlflowClient(tracking_uri=uri)
+    client = MlflowClient(tracking_uri=uri)
+    if uri.startswith("sqlite:///") and uri not in _INITIALISED:
+        import fcntl
+
+        path = uri[len("sqlite:///"):]
+        if path and path != ":memory:":
+            with open(f"{path}.lock", "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                try:
+                    client.search_experiments(max_results=1)  # opens (creates, migrates) the tracking store
+                    client.search_registered_models(max_results=1)  # and the registry's, on the same file
+                finally:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+        _INITIALISED.add(uri)
+    return client
 
 
 def _param_text(value) -> str:
@@ -102,6 +127,7 @@ class TrackingContext:
     experiment_id: str
     parent_run_id: str
     config_keys: tuple[str, ...] = ()  # the swept parameters but the seed: a configuration's id
+    system_metrics_s: float | None = 10.0  # MLflow system-metrics sampling interval; None: off
 
 
 class SweepTracking:
@@ -112,17 +138,22 @@ class SweepTracking:
         self.client = _client(tracking_uri)
         experiment = self.client.get_experiment_by_name(experiment_name)
         if experiment is None:
-            self.experiment_id = self.client.create_experiment(experiment_name)
+            self.experiment_id = self.client.create_experiment(experiment_name, tags=EXPERIMENT_TAGS)
         else:
             if experiment.lifecycle_stage == "deleted":
                 self.client.restore_experiment(experiment.experiment_id)
             self.experiment_id = experiment.experiment_id
+            for key, value in EXPERIMENT_TAGS.items():
+                if key not in experiment.tags:
+                    self.client.set_experiment_tag(self.experiment_id, key, value)
         self.experiment_name = experiment_name
         self.parent_run_id: str | None = None
 
-    def context(self, worker_uri: str | None = None, config_keys=()) -> TrackingContext:
+    def context(self, worker_uri: str | None = None, config_keys=(), system_metrics_s: float | None = 10.0
+                ) -> TrackingContext:
         """What trials get; `worker_uri` is the same store as seen from other nodes."""
-        return TrackingContext(worker_uri or self.uri, self.experiment_id, self.parent_run_id, tuple(config_keys))
+        return TrackingContext(worker_uri or self.uri, self.experiment_id, self.parent_run_id, tuple(config_keys),
+                               system_metrics_s)
 
     def find_parent(self, tune_experiment: str) -> str | None:
         runs = self.client.search_runs([self.experiment_id],
@@ -219,6 +250,20 @@ class TrialRun:
             self.resumed = False
             self.logged_through = -1
             log_params(self.client, self.run_id, params)
+        self.system = None
+        if context.system_metrics_s:
+            from orchestration.system_metrics import SystemMetrics
+
+            self.system = SystemMetrics(self.run_id, context.tracking_uri, context.system_metrics_s, self.resumed)
+
+    def system_metrics(self) -> dict[str, float]:
+        """The trial's peak memory so far (empty when system metrics are off)."""
+        return self.system.metrics() if self.system else {}
+
+    def stop_system_metrics(self) -> None:
+        if self.system is not None:
+            system, self.system = self.system, None
+            system.stop()
 
     def _last_logged_step(self, run) -> int:
         """The last step any metric of this run reached. A trial restored from a checkpoint older than
@@ -256,11 +301,13 @@ class TrialRun:
 
     def fail(self, error: BaseException) -> None:
         """Keep what was logged, record the error, and mark the run FAILED."""
+        self.stop_system_metrics()
         self.flush()
         self.client.set_tag(self.run_id, "error", f"{type(error).__name__}: {error}"[:5000])
         self.client.log_text(self.run_id, "".join(traceback.format_exception(error)), "error.txt")
         self.client.set_terminated(self.run_id, status="FAILED")
 
     def finish(self, status: str = "FINISHED") -> None:
+        self.stop_system_metrics()
         self.flush()
         self.client.set_terminated(self.run_id, status=status)

@@ -17,6 +17,7 @@ from ray import tune
 
 from orchestration.family import load_family
 from orchestration.fault_injection import inject_failure
+from orchestration.models import log_trial_model
 from orchestration.tracking import TrackingContext, TrialRun
 
 LATEST_METRICS = "latest_metrics.json"
@@ -31,6 +32,15 @@ def where_am_i() -> dict:
 
     return {"ray.node_id": ray.get_runtime_context().get_node_id(), "ray.node_ip": ray.util.get_node_ip_address(),
             "host": socket.gethostname(), "pid": os.getpid()}
+
+
+def quiet_checkpoint_messages() -> None:
+    """Tune's storage announces every checkpoint at INFO, a line per trial per iteration on the
+    driver's console; Tune's status table and our [sweep] lines say what matters."""
+    import logging
+
+    for name in ("ray.train._internal.storage", "ray.train.v2._internal.execution.storage"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 class SweepTrainable(tune.Trainable):
@@ -52,6 +62,7 @@ class SweepTrainable(tune.Trainable):
         if self.started:
             return
         self.started = True
+        quiet_checkpoint_messages()
         # the trial's own bundle; other bundles belong to its actors (e.g. RLlib EnvRunners)
         cpus = self.trial_resources.head_cpus if self.trial_resources else 1
         torch.set_num_threads(max(1, int(cpus)))
@@ -74,10 +85,10 @@ class SweepTrainable(tune.Trainable):
             inject_failure(self.trial_name, iteration)
             metrics = self.experiment.step()
             if iteration > self.run.logged_through:  # a restore from an older checkpoint repeats steps
-                self.run.log_metrics(metrics, step=iteration)
+                self.run.log_metrics({**metrics, **self.run.system_metrics()}, step=iteration)
             self.latest.update(metrics)
             if done:
-                self._log_final()
+                self._log_final(iteration)
                 self.run.finish("FINISHED")
                 self.finished = True
         except BaseException as err:
@@ -114,17 +125,22 @@ class SweepTrainable(tune.Trainable):
         if self.failed or not self.started:
             return
         if not self.finished:
-            self._log_final()
+            self._log_final(self.iteration)
             self.run.flush()
         self._close()
 
-    def _log_final(self) -> None:
+    def _log_final(self, iteration: int) -> None:
+        """Pictures, the checkpoint (to resume from) and the MLflow model (to use), as of `iteration`."""
         self._log_artifacts(final=True)
         with tempfile.TemporaryDirectory() as tmp:
             self.experiment.save(Path(tmp))
             self.run.log_artifacts(Path(tmp), "checkpoint")
+        log_trial_model(self.run.client, self.tracking.experiment_id, self.run.run_id, self.experiment,
+                        self.family.name, step=iteration, params=self.resolved)
 
     def _close(self) -> None:
+        if self.run is not None:
+            self.run.stop_system_metrics()
         close = getattr(self.experiment, "close", None)
         if close is not None:
             close()

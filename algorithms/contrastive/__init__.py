@@ -60,4 +60,5 @@ FAMILY = Family(
     smoke={"iterations": 2, "steps_per_iteration": 3, "batch_size": 32, "queue_size": 64},
     gpu_fraction=0.25,
     check_config=check_config,
+    use="algorithms.contrastive.serving:use",
 )

@@ -101,6 +101,11 @@ class ContrastiveExperiment:
         self.step_count, self.history = state["step"], state["history"]
         torch.set_rng_state(state["rng"])
 
+    def export_model(self, directory: Path):
+        from algorithms.contrastive.serving import export
+
+        return export(self.model.encoder, self.train_data.images)
+
     def write_artifacts(self, directory: Path, final: bool) -> None:
         if not final:
             batch = self.train_data.images[:8]

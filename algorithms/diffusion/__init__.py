@@ -55,4 +55,5 @@ FAMILY = Family(
     smoke={"iterations": 2, "steps_per_iteration": 5, "eval_samples": 64, "sample_steps": 5, "sampler": "ddim"},
     gpu_fraction=0.25,
     check_config=check_config,
+    use="algorithms.diffusion.serving:use",
 )

@@ -42,6 +42,11 @@ class DiffusionExperiment:
         self.trainer.load(directory / "trainer.pt")
         self.history = torch.load(directory / "history.pt", weights_only=False)
 
+    def export_model(self, directory: Path):
+        from algorithms.diffusion.serving import export
+
+        return export(self.trainer, self.config, directory)
+
     def write_artifacts(self, directory: Path, final: bool) -> None:
         if not final:
             self._forward_process(directory / "forward_process.png")

@@ -81,4 +81,5 @@ FAMILY = Family(
     check_config=check_config,
     extra_bundles=extra_bundles,
     smoke_limits=smoke_limits,
+    use="algorithms.rl.serving:use",
 )

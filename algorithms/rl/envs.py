@@ -28,12 +28,12 @@ def check_env_id(env_id: str) -> str | None:
     return None
 
 
-def make_atari(env_id: str, frame_stack: int = 4, seed: int | None = None) -> gym.Env:
+def make_atari(env_id: str, frame_stack: int = 4, seed: int | None = None, render_mode: str | None = None) -> gym.Env:
     """Mnih et al. 2015: 84x84 grey, 4-frame skip with max-pooling, 30 no-op starts, 4 stacked frames;
     observations (4, 84, 84) uint8. Rewards stay the game's score, so episode returns are scores; the
     learners clip them (RLlib's `clip_rewards`, which the RL family turns on for Atari)."""
     _register_atari()
-    env = gym.make(env_id, frameskip=1, repeat_action_probability=0.0)
+    env = gym.make(env_id, frameskip=1, repeat_action_probability=0.0, render_mode=render_mode)
     env = gym.wrappers.AtariPreprocessing(env, noop_max=30, frame_skip=4, screen_size=84, grayscale_obs=True,
                                           scale_obs=False)
     env = gym.wrappers.FrameStackObservation(env, frame_stack)

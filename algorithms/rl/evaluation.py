@@ -27,16 +27,22 @@ def greedy_actions(module, observations: np.ndarray) -> np.ndarray:
     return out[Columns.ACTION_DIST_INPUTS].argmax(dim=-1).cpu().numpy()
 
 
-def greedy_episodes(module, envs: list, seeds: list[int], epsilon: float = 0.0) -> list[tuple[float, int]]:
-    """(return, length) of one greedy episode per env, the envs stepped together so the module
+def greedy_episodes(policy, envs: list, seeds: list[int], epsilon: float = 0.0,
+                    frames: list | None = None) -> list[tuple[float, int]]:
+    """(return, length) of one greedy episode per env, the envs stepped together so the policy
     sees one batch per step; with probability `epsilon` an action is uniformly random instead
-    (drawn from a generator seeded by `seeds`, so an evaluation repeats exactly)."""
+    (drawn from a generator seeded by `seeds`, so an evaluation repeats exactly). `policy` is an
+    RLModule or a function from a batch of observations to actions (a loaded MLflow model's
+    predict, say). `frames`, if given, receives the first env's rendered frames."""
+    act = policy if not hasattr(policy, "forward_inference") else (lambda obs: greedy_actions(policy, obs))
     rng = np.random.default_rng(seeds)
     observations = [env.reset(seed=seed)[0] for env, seed in zip(envs, seeds)]
     returns, lengths = np.zeros(len(envs)), np.zeros(len(envs), dtype=int)
     running = list(range(len(envs)))
+    if frames is not None:
+        frames.append(envs[0].render())
     while running:
-        actions = greedy_actions(module, np.stack([observations[i] for i in running]))
+        actions = act(np.stack([observations[i] for i in running]))
         still = []
         for i, action in zip(running, actions):
             if epsilon and rng.random() < epsilon:
@@ -44,6 +50,8 @@ def greedy_episodes(module, envs: list, seeds: list[int], epsilon: float = 0.0) 
             observations[i], reward, terminated, truncated, _ = envs[i].step(action)
             returns[i] += reward
             lengths[i] += 1
+            if frames is not None and i == 0:
+                frames.append(envs[0].render())
             if not (terminated or truncated):
                 still.append(i)
         running = still

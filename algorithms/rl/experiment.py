@@ -115,6 +115,12 @@ class RLExperiment:
         line_plot([h["env_steps"] for h in self.history], curves, directory / "return_curve.png",
                   xlabel="env steps", title=f"{self.config['algorithm']} on {self.config['env']}")
 
+    def export_model(self, directory: Path):
+        from algorithms.rl.serving import export
+
+        module = self.algo.get_module()
+        return export(module, module.observation_space)
+
     def close(self) -> None:
         """Stop the Algorithm's EnvRunner and Learner actors."""
         self.algo.stop()

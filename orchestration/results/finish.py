@@ -22,6 +22,31 @@ def parent_params(spec: SweepSpec, options, args) -> dict:
     return params
 
 
+def register_best_model(tracking, results, smoke: bool) -> str | None:
+    """Register the model of the run the results name (the best configuration's best seed) under the
+    experiment's name; returns the line to print, or None when no trial finished."""
+    from orchestration.models import MODEL_TAG
+    from orchestration.registry import Candidate, register
+
+    best = results.best
+    run = best.best_run if best is not None else None
+    if run is None:
+        return None
+    model_uri = tracking.client.get_run(run.run_id).data.tags.get(MODEL_TAG)
+    if model_uri is None:
+        return f"the best run {run.run_id} logged no model; nothing registered"
+    candidate = Candidate(model_uri, run.run_id, results.view.metric, results.view.mode, run.final, smoke)
+    try:
+        line = register(tracking.client, tracking.experiment_name, candidate, tracking.parent_run_id, best.config_id)
+    except Exception as err:  # a store without a registry must not cost the sweep its results
+        return f"warning: the best model ({model_uri}) could not be registered: {type(err).__name__}: {err}"[:300]
+    from orchestration.tracking import resolve_tracking_uri
+
+    tracking.set_tag("sweep.best_model_uri", model_uri)
+    where = "" if tracking.uri == resolve_tracking_uri(None) else f" --tracking-uri {tracking.uri}"
+    return f"{line}; use it: python -m orchestration.use {tracking.experiment_name}{where}"
+
+
 def finish_sweep(tune_results, spec: SweepSpec, tracking, args, name: str, stalled: str | None = None) -> int:
     """Record Tune's verdict on each trial in its run, then publish and print the sweep's results
     from MLflow (the same path as `python -m orchestration.report`); returns the exit code.
@@ -43,6 +68,9 @@ def finish_sweep(tune_results, spec: SweepSpec, tracking, args, name: str, stall
     print(f"[sweep] {len(outcomes)} trials, {errors} failed; parent run {tracking.parent_run_id} "
           f"in experiment {tracking.experiment_name!r}")
     print(f"[sweep] compare the trials: {render.ui_hint(tracking.uri, tracking.experiment_id)}")
+    line = register_best_model(tracking, results, smoke=args.smoke)
+    if line:
+        print(f"[sweep] {line}")
 
     resume = f"python -m orchestration.sweep {args.sweep} --name {name} --resume"
     if stalled:

@@ -33,15 +33,21 @@ def _tied_cell(config: Configuration) -> str:
     return {True: "yes", False: "no", None: "?"}[config.tied] if config.mean is not None else "-"
 
 
+def _peak_cell(config: Configuration) -> str:
+    """The largest peak resident memory of the configuration's trial processes, in MB."""
+    peaks = [r.peak_rss_mb for r in config.runs if r.peak_rss_mb is not None]
+    return f"{max(peaks):.0f}" if peaks else "-"
+
+
 def table(configs: list[Configuration], view: SweepView,
           digits: int = 4) -> tuple[list[str], list[list[str]]]:
     """One row per configuration; numbers to `digits` significant digits (more in CSV files)."""
     header = [*view.config_keys, "seeds", f"{view.metric} mean", "IQM", "95% CI", "tied with best",
-              "finished", "wall s", "config_id"]
+              "finished", "wall s", "peak MB", "config_id"]
     body = [[*(_fmt(c.config.get(k)) for k in view.config_keys), str(c.n), _fmt(c.mean, digits),
              _fmt(c.iqm, digits), _interval_cell(c, digits), _tied_cell(c),
              f"{sum(r.outcome == 'finished' for r in c.runs)}/{len(c.runs)}",
-             f"{sum(r.wall_s for r in c.runs) / len(c.runs):.1f}", c.config_id] for c in configs]
+             f"{sum(r.wall_s for r in c.runs) / len(c.runs):.1f}", _peak_cell(c), c.config_id] for c in configs]
     return header, body
 
 
@@ -67,10 +73,11 @@ def to_text(configs: list[Configuration], view: SweepView) -> str:
 def runs_csv(rows: list[RunRow], view: SweepView) -> str:
     """Every run: its configuration, seed, final and best metric, own interval, iterations and status."""
     header = [*view.config_keys, "seed", f"{view.metric} (final)", f"{view.metric} (best)", "own CI low",
-              "own CI high", "iterations", "wall_s", "status", "config_id", "mlflow_run_id"]
+              "own CI high", "iterations", "wall_s", "peak_rss_mb", "status", "config_id", "mlflow_run_id"]
     body = [[*(_fmt(r.config.get(k)) for k in view.config_keys), _fmt(r.seed), _fmt(r.final, 8), _fmt(r.best, 8),
              _fmt(r.own_interval[0] if r.own_interval else None, 8),
-             _fmt(r.own_interval[1] if r.own_interval else None, 8), str(r.iterations), f"{r.wall_s:.1f}", r.outcome,
+             _fmt(r.own_interval[1] if r.own_interval else None, 8), str(r.iterations), f"{r.wall_s:.1f}",
+             _fmt(r.peak_rss_mb, 6), r.outcome,
              r.config_id, r.run_id] for r in rows]
     return _csv(header, body)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from orchestration.errors import SweepError
 from orchestration.search_space import SEED, config_id
+from orchestration.system_metrics import PEAK_RSS
 from orchestration.tracking import CONFIG_TAG, PARENT_TAG, STOPPED_EARLY_TAG, TRIAL_TAG, TUNE_EXPERIMENT_TAG
 
 OUTCOMES = {"FINISHED": "finished", "FAILED": "error", "KILLED": "interrupted", "RUNNING": "running"}
@@ -49,6 +50,7 @@ class RunRow:
     budget: int
     wall_s: float
     outcome: str  # finished | stopped early | error | interrupted | running
+    peak_rss_mb: float | None = None  # the trial process's peak resident memory (system metrics)
     history: list[tuple[int, float]] = field(default_factory=list)  # (iteration, metric)
 
     @property
@@ -89,6 +91,8 @@ def load_rows(client, experiment_id: str, parent) -> tuple[SweepView, list[RunRo
     rows = []
     for run in children:
         run_id, tags = run.info.run_id, run.data.tags
+        if TRIAL_TAG not in tags:  # e.g. a `python -m orchestration.use` run nested under the sweep
+            continue
         history = sorted((m.step, m.value) for m in client.get_metric_history(run_id, view.metric) if m.step > 0)
         values = [v for _, v in history if not math.isnan(v)]
         final_step = history[-1][0] if history else 0
@@ -108,7 +112,8 @@ def load_rows(client, experiment_id: str, parent) -> tuple[SweepView, list[RunRo
             best=(min(values) if view.mode == "min" else max(values)) if values else None,
             own_interval=(low, high) if low is not None and high is not None else None,
             iterations=final_step, budget=int(run.data.params.get("iterations", 0) or 0),
-            wall_s=(end - run.info.start_time) / 1000, outcome=outcome, history=history))
+            wall_s=(end - run.info.start_time) / 1000, outcome=outcome,
+            peak_rss_mb=_number(run.data.metrics.get(PEAK_RSS)), history=history))
     return view, sorted(rows, key=lambda r: r.name)
 
 
