@@ -81,19 +81,18 @@ def _client(uri: str):
     the first has finished; after that opening the store only reads the schema's version."""
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=uri)
-    if uri.startswith("sqlite:///") and uri not in _INITIALISED:
-        import fcntl
+    path = uri[len("sqlite:///"):] if uri.startswith("sqlite:///") else ""
+    if not path or path == ":memory:" or uri in _INITIALISED:
+        return MlflowClient(tracking_uri=uri)
+    import fcntl
 
-        path = uri[len("sqlite:///"):]
-        if path and path != ":memory:":
-            with open(f"{path}.lock", "a") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-                try:
-                    client.search_experiments(max_results=1)  # opens (creates, migrates) the tracking store
-                    client.search_registered_models(max_results=1)  # and the registry's, on the same file
-                finally:
-                    fcntl.flock(lock, fcntl.LOCK_UN)
+    with open(f"{path}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            client = MlflowClient(tracking_uri=uri)  # opens (creates, migrates) the tracking store
+            client.search_registered_models(max_results=1)  # and the registry's, on the same file
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
         _INITIALISED.add(uri)
     return client
 

@@ -11,6 +11,7 @@ import os
 import sys
 from urllib.parse import urlparse
 
+from orchestration.results.render import TRAINING_VIEW
 from orchestration.tracking import resolve_tracking_uri
 
 
@@ -22,9 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     uri = resolve_tracking_uri(args.tracking_uri)
     if urlparse(uri).scheme in ("http", "https"):
-        print(f"{uri} is a tracking server; its UI is at {uri}")
+        print(f"{uri} is a tracking server; its UI is at {uri}/#/experiments?{TRAINING_VIEW}")
         return 0
-    print(f"MLflow UI for {uri} on http://{args.host}:{args.port}", flush=True)
+    print(f"MLflow UI for {uri} on http://{args.host}:{args.port}/#/experiments?{TRAINING_VIEW}", flush=True)
     os.execvp(sys.executable, [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
                                "--host", args.host, "--port", str(args.port)])
 

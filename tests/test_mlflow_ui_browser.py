@@ -85,8 +85,14 @@ def test_runs_page_and_compare_view(tmp_path, mlflow_server, browser, monkeypatc
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     ARTIFACTS.mkdir(exist_ok=True)
 
-    browser.get(f"{mlflow_server.uri}/#/experiments/{experiment.experiment_id}/runs")
-    wait_for_text(browser, ["ui-sweep", "3 matching runs"])
+    # the address the sweep prints opens the experiment's training runs, not MLflow 3's GenAI overview
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    printed = next(line for line in result.stdout.splitlines() if "compare the trials: open " in line)
+    browser.get(printed.split("compare the trials: open ", 1)[1].strip())
+    wait_for_text(browser, ["ui-sweep", "3 matching runs", "Model registry"])
+    assert f"/experiments/{experiment.experiment_id}/runs?workflowType=machine_learning" in browser.current_url
+    assert "Overview" not in browser.find_element("tag name", "nav").text
+    browser.save_screenshot(str(ARTIFACTS / "mlflow_experiment_page.png"))
     assert browser.execute_script(EXPAND_PARENT, "ui-sweep"), "no expander on the parent run"
     try:
         wait_for_text(browser, ["schedule=linear", "schedule=cosine"])

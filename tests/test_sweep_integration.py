@@ -405,3 +405,30 @@ def test_a_failing_trial_is_retried_from_its_checkpoint_and_the_failure_stays_vi
     steps = [m.step for m in client.get_metric_history(failed.info.run_id, "train/loss")]
     assert sorted(steps) == [1, 2, 3], "resumed from the iteration-1 checkpoint: nothing lost, nothing doubled"
     assert "error" not in runs["cosine"].data.tags
+
+
+@pytest.mark.long
+def test_two_sweeps_started_together_share_a_new_sqlite_store(tmp_path):
+    """Two real sweeps start at the same moment in a folder without mlflow.db (the embedded default):
+    both finish, and both are in the one store."""
+    write_space(tmp_path, """
+        family: diffusion
+        parameters:
+          schedule: {values: [linear]}
+    """, iterations=1)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    procs = [subprocess.Popen([sys.executable, "-m", "orchestration.sweep", "tiny", "--num-cpus", "1", "--name", name],
+                              cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for name in ("first", "second")]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outputs]
+    assert not any("duplicate column" in err for _, err in outputs)
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("tiny")
+    parents = {r.info.run_name for r in client.search_runs([experiment.experiment_id])
+               if "mlflow.parentRunId" not in r.data.tags}
+    assert parents == {"first", "second"}
+    assert len(client.search_model_versions("name='tiny'")) == 2

@@ -95,4 +95,44 @@ def test_ui_command_points_at_a_tracking_server(capsys):
 
     assert main(["--tracking-uri", "http://127.0.0.1:5999"]) == 0
     assert capsys.readouterr().out.strip() == ("http://127.0.0.1:5999 is a tracking server; its UI is at "
-                                               "http://127.0.0.1:5999")
+                                               "http://127.0.0.1:5999/#/experiments?workflowType=machine_learning")
+
+
+def test_experiments_open_as_model_training_in_the_ui(mlflow_server):
+    """MLflow 3's UI shows an experiment without `mlflow.experimentKind` as GenAI (its overview page)."""
+    client = mlflow_server.client()
+    made = SweepTracking(mlflow_server.uri, "kind-new")
+    assert client.get_experiment(made.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
+    older = client.create_experiment("kind-old")  # made before experiments carried the tag
+    SweepTracking(mlflow_server.uri, "kind-old")
+    assert client.get_experiment(older).tags["mlflow.experimentKind"] == "custom_model_development"
+
+
+RACE = """
+import sys, time
+from orchestration.tracking import SweepTracking
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))  # every process opens the store at the same moment
+SweepTracking(sys.argv[1], "race-" + sys.argv[3])
+"""
+
+
+def test_first_opens_of_a_new_sqlite_store_do_not_race(tmp_path):
+    """Four processes open a SQLite store that does not exist yet at the same moment: without the lock,
+    MLflow's schema migration runs in several of them and all but one die ("duplicate column name")."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from conftest import REPO
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    start = time.time() + 8  # after every interpreter has imported mlflow
+    procs = [subprocess.Popen([sys.executable, "-c", RACE, uri, str(start), str(i)], stderr=subprocess.PIPE,
+                              text=True, env={**os.environ, "PYTHONPATH": str(REPO)}) for i in range(4)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, [e[-500:] for e in errors]
+    from mlflow.tracking import MlflowClient
+
+    names = {e.name for e in MlflowClient(uri).search_experiments()}
+    assert {f"race-{i}" for i in range(4)} <= names

@@ -119,9 +119,20 @@ def answer(configs: list[Configuration], view: SweepView) -> list[str]:
     return lines
 
 
+# MLflow 3.17's UI opens every experiment on its GenAI overview unless the address asks for the model-
+# training view (the experiment tag mlflow.experimentKind alone does not switch it)
+TRAINING_VIEW = "workflowType=machine_learning"
+
+
+def experiment_url(ui: str, experiment_id: str, run_id: str | None = None) -> str:
+    """The experiment's training runs (or one run) in the MLflow UI at `ui`."""
+    return f"{ui.rstrip('/')}/#/experiments/{experiment_id}/runs" + (f"/{run_id}" if run_id else "") + \
+        f"?{TRAINING_VIEW}"
+
+
 def ui_hint(tracking_uri: str, experiment_id: str, run_id: str | None = None) -> str:
     """How to look at the sweep: a URL for a server, the `mlflow ui` command for a local store."""
     if urlparse(tracking_uri).scheme in ("http", "https"):
-        url = f"{tracking_uri.rstrip('/')}/#/experiments/{experiment_id}"
-        return f"open {url}" + (f"/runs/{run_id}" if run_id else "")
-    return f"mlflow ui --backend-store-uri {tracking_uri}  # then open http://127.0.0.1:5000"
+        return f"open {experiment_url(tracking_uri, experiment_id, run_id)}"
+    return (f"python -m orchestration.ui --tracking-uri {tracking_uri}  # then open "
+            f"{experiment_url('http://127.0.0.1:5000', experiment_id, run_id)}")
