@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
 
     uri = resolve_tracking_uri(args.tracking_uri)
     check_tracking_uri(uri)
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
+        raise SweepError(f"no MLflow store at {uri}; give the sweep's --tracking-uri, or run a sweep here first")
     client = _client(uri)
     model_uri = args.model or f"models:/{args.name}@{ALIAS}"
     try:

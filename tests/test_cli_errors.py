@@ -99,3 +99,34 @@ def test_a_trial_no_node_can_hold_is_refused_before_anything_runs(workdir, args,
     assert len(errors) == 1 and "can never start" in errors[0] and expected in errors[0], result.stderr
     assert not (workdir / "mlflow.db").exists(), "no MLflow run may exist"
     assert not (workdir / "ray_results").exists(), "Tune must not have started"
+
+
+USE_CASES = {
+    "no store": (["x"], "no MLflow store at sqlite:///"),
+    "nothing registered": (["nothing"], "no model registered as 'nothing' with alias 'best'"),
+    "unknown model URI": (["x", "--model", "models:/m-0123456789abcdef"], "no model at models:/m-0123456789abcdef"),
+    "not a model URI": (["x", "--model", "runs:/abc/model"], "expected models:/<name>@<alias>"),
+    "episodes < 1": (["x", "--episodes", "0"], "--episodes must be >= 1, got 0"),
+    "epsilon > 1": (["x", "--epsilon", "2"], "--epsilon must be in [0, 1], got 2.0"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(USE_CASES))
+def test_use_command_refuses_in_one_line(tmp_path, case):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    args, expected = USE_CASES[case]
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    if case != "no store":
+        from orchestration.tracking import _client
+
+        _client(uri)
+    result = subprocess.run([sys.executable, "-m", "orchestration.use", *args, "--tracking-uri", uri], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], result.stderr

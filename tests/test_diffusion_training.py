@@ -80,3 +80,32 @@ def test_divergence_fails_fast_with_a_clear_error(tmp_path, digits):
         next(trainer.model.parameters()).fill_(float("nan"))
     with pytest.raises(FloatingPointError, match="training loss is nan at step 0; lower lr"):
         trainer.train(5)
+
+
+def test_the_mlflow_model_samples_what_the_trainer_samples(tmp_path, digits):
+    """Logged through the sweep's own path into a SQLite store and loaded back: the pyfunc draws the
+    trainer's own samples for a seed, in [0, 1]."""
+    import mlflow.pyfunc
+    import pandas as pd
+
+    from orchestration.models import log_model
+    from orchestration.tracking import _client
+
+    cfg = config(tmp_path, steps_per_iteration=5, base_channels=8, sample_steps=4)
+    trainer = DiffusionTrainer(cfg, data=digits)
+    trainer.train(5)
+    client = _client(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment_id = client.create_experiment("models", artifact_location=str(tmp_path / "artifacts"))
+    run_id = client.create_run(experiment_id).info.run_id
+    from algorithms.diffusion.serving import export
+
+    uri = log_model(client, experiment_id, run_id, export(trainer, cfg, tmp_path), "diffusion", step=1)
+    assert client.get_run(run_id).data.tags["sweep.model_uri"] == uri
+    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
+    with _use_tracking_uri(client.tracking_uri):
+        model = mlflow.pyfunc.load_model(uri)
+    images = model.predict(pd.DataFrame({"num_samples": [6], "seed": [7]}))
+    assert images.shape == (6, 1, 8, 8) and images.min() >= 0 and images.max() <= 1
+    assert torch.allclose(torch.as_tensor(images) * 2 - 1, trainer.generate(6, seed=7), atol=1e-5)
+    assert model.metadata.metadata["family"] == "diffusion"

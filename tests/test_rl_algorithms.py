@@ -338,3 +338,28 @@ def test_acrobot_runs_with_three_actions():
         assert metrics["env_steps"] >= 600 and "train/td_loss" in metrics
     finally:
         experiment.close()
+
+
+@pytest.mark.parametrize("algorithm", ["dqn", "a2c"])
+def test_exported_policy_acts_as_the_module_and_rolls_out_like_evaluation(algorithm):
+    """The MLflow model's network is the module's greedy choice, and `greedy_episodes` with it as a
+    plain function replays the algorithm's own evaluation episode for episode."""
+    from algorithms.rl.evaluation import greedy_actions
+
+    experiment = RLExperiment(config(algorithm=algorithm, iterations=1, env_steps_per_iteration=300,
+                                     learning_starts=100, evaluation_episodes=3))
+    try:
+        evaluated = experiment.step()["eval/episode_return_mean"]
+        module = experiment.algo.get_module()
+        export = experiment.export_model(Path("."))
+        assert export.flavor == "pytorch" and not export.model.training
+        obs = torch.as_tensor(np.random.default_rng(0).normal(0, 0.5, (64, 4)).astype(np.float32))
+        assert export.model(obs).tolist() == greedy_actions(module, obs.numpy()).tolist()
+        envs = [gym.make("CartPole-v1") for _ in range(3)]
+        from algorithms.rl.base import EVAL_SEED_OFFSET
+
+        episodes = greedy_episodes(lambda o: export.model(torch.as_tensor(o)).numpy(), envs,
+                                   [EVAL_SEED_OFFSET + i for i in range(3)])
+        assert np.mean([r for r, _ in episodes]) == evaluated
+    finally:
+        experiment.close()
