@@ -1,6 +1,11 @@
 """`--smoke` of every shipped search space finishes on this machine (2 CPUs in CI): a wiring check
 that fits where the user is, one seed per configuration, each trial a complete run in MLflow (its
-family's baselines and pictures, a checkpoint), and the parent run names the best."""
+family's baselines and pictures, a checkpoint, a model), the parent run names the best, and
+`orchestration.use` puts the registered best to use (Atari included)."""
+
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -31,7 +36,7 @@ def test_smoke_of_every_shipped_search_space_finishes(tmp_path, mlflow_server, n
         assert history and max(m.step for m in history) == budget, (run.info.run_name, history)
         finals[run.info.run_id] = max(history, key=lambda m: m.step).value
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-        assert "checkpoint" in artifacts
+        assert "checkpoint" in artifacts and run.data.tags["sweep.model_uri"].startswith("models:/m-")
         if spec.family.name == "contrastive":
             metrics = run.data.metrics
             assert 0.9 < metrics["baseline/knn_acc_pixels"] <= 1.0
@@ -42,3 +47,10 @@ def test_smoke_of_every_shipped_search_space_finishes(tmp_path, mlflow_server, n
     best = (max if spec.mode == "max" else min)(finals.values())
     assert parent.data.metrics[f"best/{spec.metric}"] == pytest.approx(best)
     assert finals[parent.data.tags["sweep.best_run_id"]] == pytest.approx(best)
+
+    options = ["--samples", "4", "--episodes", "2", "--tracking-uri", mlflow_server.uri]
+    use = subprocess.run([sys.executable, "-m", "orchestration.use", f"smoke-{name}", *options], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert use.returncode == 0, use.stderr[-3000:]
+    used = client.search_runs([experiment.experiment_id], "tags.`sweep.use.model_uri` != ''")
+    assert len(used) == 1 and used[0].data.tags["sweep.use.source_run_id"] == parent.data.tags["sweep.best_run_id"]
