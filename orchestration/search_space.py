@@ -24,7 +24,7 @@ from orchestration.params import Float, Int, Param
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 TOP_LEVEL_KEYS = {"family", "description", "metric", "method", "num_samples", "seeds", "scheduler", "parameters"}
 SEED = "seed"
-METHODS = ("grid", "random")
+METHODS = ("grid", "random", "bayes")
 GOALS = {"minimize": "min", "maximize": "max"}
 DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform")
 SCHEDULERS = {"fifo": set(), "asha": {"max_t", "grace_period", "reduction_factor"}}
@@ -87,6 +87,8 @@ class SweepSpec:
     def with_seeds(self, seeds: int | None, offset: int | None) -> "SweepSpec":
         """A copy with replicates from the command line (--seeds, --seed-offset); they replace any
         `seed` parameter of the file."""
+        if self.method == "bayes":
+            raise SweepError(f"--seeds: {BAYES_SEEDS}")
         seeds = seeds or self.seeds or 1
         offset = self.seed_offset if offset is None else offset
         params = {k: v for k, v in self.parameters.items() if k != SEED}
@@ -224,6 +226,22 @@ def _validate_parameter(spec: Param, key: str, entry: Any, where: str) -> dict:
     return entry
 
 
+BAYES_SEEDS = ("method bayes chooses each trial from the results so far, so it runs one seed per trial; "
+               "replicate its answer afterwards with a grid of the values it found and `seeds`")
+
+
+def _check_bayes(parameters: dict[str, dict], where: str) -> None:
+    """TPE needs something to search, and categories it can compare (Optuna's categorical values are
+    numbers, strings, booleans or None)."""
+    if all("value" in entry for entry in parameters.values()):
+        raise SweepError(f"{where}: method bayes needs at least one parameter with 'values' or a 'distribution'")
+    for key, entry in parameters.items():
+        for i, value in enumerate(entry.get("values", [])):
+            if value is not None and not isinstance(value, (bool, int, float, str)):
+                raise SweepError(f"{where}: parameters.{key}.values[{i}]: method bayes takes numbers, strings or "
+                                 f"booleans as values, got {quote(value)}")
+
+
 def _validate_scheduler(raw: Any, where: str) -> dict:
     if raw is None:
         return {"type": "fifo"}
@@ -351,6 +369,8 @@ def load_sweep(name_or_path: str) -> SweepSpec:
         if method == "grid" and num_samples > 1:
             raise SweepError(f"{where}: num_samples: with seeds, a grid's num_samples would repeat identical "
                              "trials; replicates come from seeds")
+        if method == "bayes":
+            raise SweepError(f"{where}: seeds: {BAYES_SEEDS}")
 
     parameters = raw.get("parameters") or {}
     if not isinstance(parameters, dict):
@@ -361,6 +381,9 @@ def load_sweep(name_or_path: str) -> SweepSpec:
             raise SweepError(f"{where}: parameters.{key}: unknown parameter for {family.name}; "
                              f"allowed: {', '.join(sorted(family.params))}")
         checked[key] = _validate_parameter(family.params[key], key, entry, f"{where}: parameters.{key}")
+
+    if method == "bayes":
+        _check_bayes(checked, where)
 
     spec = SweepSpec(name=path.stem, path=path.resolve(), family=family, metric=metric_name, mode=GOALS[goal],
                      method=method, num_samples=num_samples,

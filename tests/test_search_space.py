@@ -59,7 +59,14 @@ BAD_SPACES = {
     "unknown top-level key": ("family: diffusion\nparams: {}\n", "unknown key(s) params"),
     "unknown metric": ("family: diffusion\nmetric: {name: eval/is, goal: maximize}\n", "metric.name"),
     "bad goal": ("family: diffusion\nmetric: {name: eval/fid, goal: lowest}\n", "must be minimize or maximize"),
-    "bad method": ("family: diffusion\nmethod: bayes\n", "method: must be one of grid, random"),
+    "bad method": ("family: diffusion\nmethod: hyperopt\n", "method: must be one of grid, random, bayes"),
+    "bayes with nothing to search": ("family: diffusion\nmethod: bayes\nparameters:\n  lr: {value: 0.1}\n",
+                                     "method bayes needs at least one parameter with 'values' or a 'distribution'"),
+    "bayes with seeds": ("family: diffusion\nmethod: bayes\nseeds: 3\nparameters:\n  lr: {values: [0.1, 0.2]}\n",
+                         "seeds: method bayes chooses each trial from the results so far"),
+    "bayes with list values": ("family: diffusion\nmethod: bayes\nparameters:\n"
+                               "  channel_mults: {values: [[1, 2], [1, 2, 2]]}\n",
+                               "parameters.channel_mults.values[0]: method bayes takes numbers, strings or booleans"),
     "bad scheduler": ("family: diffusion\nscheduler: {type: hyperband}\n", "scheduler.type: must be one of"),
     "bad asha key": ("family: diffusion\nscheduler: {type: asha, max_iters: 3}\n", "unknown key(s) max_iters"),
     "log_uniform from 0": ("family: diffusion\nparameters:\n  lr: {distribution: log_uniform, min: 0, max: 1}\n",
@@ -249,3 +256,28 @@ def test_a_long_bad_value_is_quoted_short(tmp_path):
     assert len(str(err.value)) < 500
     with pytest.raises(SweepError, match="description: must be a string"):
         load_sweep(write(tmp_path, "family: diffusion\ndescription: [1, 2]\n"))
+
+
+def test_bayes_maps_to_a_seeded_tpe_searcher(tmp_path):
+    from ray.tune.search.optuna import OptunaSearch
+
+    from orchestration.tuning import build_search_alg, startup_trials
+
+    spec = load_sweep(write(tmp_path, """
+        family: diffusion
+        method: bayes
+        num_samples: 20
+        scheduler: {type: asha, max_t: 4}
+        parameters:
+          lr: {distribution: log_uniform, min: 1.0e-4, max: 1.0e-2}
+          batch_size: {distribution: int_uniform, min: 16, max: 128}
+          schedule: {values: [linear, cosine]}
+    """))
+    space = spec.param_space()
+    assert space["schedule"].categories == ["linear", "cosine"], "categories, not a grid"
+    searcher = build_search_alg(spec, seed=3)
+    assert isinstance(searcher, OptunaSearch)
+    assert searcher._sampler._n_startup_trials == startup_trials(20) == 4
+    assert [startup_trials(n) for n in (4, 20, 100)] == [2, 4, 10]
+    with pytest.raises(SweepError, match="method bayes chooses each trial"):
+        spec.with_seeds(3, None)

@@ -432,3 +432,52 @@ def test_two_sweeps_started_together_share_a_new_sqlite_store(tmp_path):
                if "mlflow.parentRunId" not in r.data.tags}
     assert parents == {"first", "second"}
     assert len(client.search_model_versions("name='tiny'")) == 2
+
+
+def test_bayes_sweep_with_asha_resumes_the_same_study(tmp_path, mlflow_server):
+    """method: bayes (Optuna TPE) under ASHA, interrupted after its first trial and resumed: suggestions
+    lie inside the declared bounds, every trial has one run, and the study Tune saved holds every trial
+    with the values its run logged (none suggested twice, none lost)."""
+    import signal
+    import time
+
+    write_space(tmp_path, """
+        family: diffusion
+        method: bayes
+        num_samples: 4
+        scheduler: {type: asha, max_t: 2, grace_period: 1}
+        parameters:
+          lr: {distribution: log_uniform, min: 1.0e-4, max: 1.0e-2}
+          schedule: {values: [linear, cosine]}
+    """, iterations=2)
+    args = ["tiny", "--num-cpus", "2", "--tracking-uri", mlflow_server.uri, "--experiment", "bayes",
+            "--name", "bayes-run", "--max-concurrent", "1"]
+    proc = subprocess.Popen([sys.executable, "-m", "orchestration.sweep", *args], cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    client = mlflow_server.client()
+    deadline = time.time() + 300
+    while time.time() < deadline:  # interrupt once the first trial has finished
+        experiment = client.get_experiment_by_name("bayes")
+        if experiment and client.search_runs([experiment.experiment_id], "attributes.status = 'FINISHED'"):
+            break
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err[-3000:]
+
+    result = run_cli([*args, "--resume"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    parent = parent_run(client, experiment.experiment_id)
+    runs = children(client, experiment.experiment_id, parent.info.run_id)
+    assert len(runs) == 4 and len({r.data.tags["ray.trial_id"] for r in runs}) == 4
+    logged = sorted((float(r.data.params["lr"]), r.data.params["schedule"]) for r in runs)
+    assert all(1e-4 <= lr <= 1e-2 for lr, _ in logged) and len({lr for lr, _ in logged}) == 4
+
+    from ray.tune.search.optuna import OptunaSearch
+
+    searcher = OptunaSearch()
+    searcher.restore_from_dir(str(tmp_path / "ray_results" / "bayes-run"))
+    studied = sorted((t.params["lr"], t.params["schedule"]) for t in searcher._ot_study.trials)
+    assert studied == [(pytest.approx(lr), schedule) for lr, schedule in logged]
+    assert all(t.state.name == "COMPLETE" for t in searcher._ot_study.trials)
