@@ -41,6 +41,9 @@ class Experiment(Protocol):
         `directory` is scratch space for files a pyfunc model carries."""
 
     # optional: close(self) -> None, to release actors or files when the trial ends
+    # optional, for families with `mutable` parameters (population-based training):
+    #   hyperparameters(self) -> dict: the live value of each mutable parameter (the optimiser's lr, ...)
+    #   apply_hyperparameters(self, values: dict) -> None: change them in place, without restarting
 
 
 @dataclass
@@ -78,6 +81,8 @@ class Family:
     smoke_limits: Callable[[float], dict] | None = None
     # "module:function" that puts a loaded MLflow model to use (`python -m orchestration.use`)
     use: str | None = None
+    # parameters the Experiment can change during training (PBT mutates only these)
+    mutable: tuple[str, ...] = ()
 
     def build_experiment(self, config: dict) -> Experiment:
         module, _, cls = self.experiment.partition(":")

@@ -27,7 +27,9 @@ SEED = "seed"
 METHODS = ("grid", "random", "bayes")
 GOALS = {"minimize": "min", "maximize": "max"}
 DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform")
-SCHEDULERS = {"fifo": set(), "asha": {"max_t", "grace_period", "reduction_factor"}}
+SCHEDULERS = {"fifo": set(), "asha": {"max_t", "grace_period", "reduction_factor"},
+              "pbt": {"perturbation_interval", "quantile_fraction", "resample_probability", "perturbation_factors",
+                      "mutations"}}
 MAX_GRID_CHECKS = 20_000
 
 
@@ -114,6 +116,9 @@ class SweepSpec:
                 raise SweepError(f"{self.path.name}: override seed: this sweep runs seeds "
                                  f"{self.seed_offset}..{self.seed_offset + self.seeds - 1}; use --seed-offset")
             _check_value(self.family.params, key, value, f"{self.path.name}: override {key}")
+            if key in self.scheduler.get("mutations", ()):
+                raise SweepError(f"{self.path.name}: override {key}: PBT mutates it (scheduler.mutations); "
+                                 "drop it there to fix it")
             params[key] = {"value": value}
         copy = SweepSpec(**{**self.__dict__, "parameters": params})
         _check_combinations(copy)
@@ -240,6 +245,42 @@ def _check_bayes(parameters: dict[str, dict], where: str) -> None:
             if value is not None and not isinstance(value, (bool, int, float, str)):
                 raise SweepError(f"{where}: parameters.{key}.values[{i}]: method bayes takes numbers, strings or "
                                  f"booleans as values, got {quote(value)}")
+
+
+def _check_pbt(scheduler: dict, family: Family, parameters: dict[str, dict], method: str, seeds, where: str) -> None:
+    """Population-based training: which parameters may change during training is the family's call;
+    each needs declared values or a distribution to resample from (and to clip perturbations to)."""
+    mutations = scheduler.get("mutations")
+    if not isinstance(mutations, list) or not mutations or not all(isinstance(k, str) for k in mutations):
+        raise SweepError(f"{where}.mutations: must be a non-empty list of parameter names")
+    for key in mutations:
+        if key not in family.params:
+            raise SweepError(f"{where}.mutations: unknown parameter {key!r}")
+        if key not in family.mutable:
+            allowed = ", ".join(family.mutable) or "none"
+            raise SweepError(f"{where}.mutations: {key} cannot change during training ({family.name} can change: "
+                             f"{allowed})")
+        if "value" in parameters.get(key, {"value": None}):
+            raise SweepError(f"{where}.mutations: {key} needs 'values' or a 'distribution' under parameters, to "
+                             "start the population from and to resample")
+    if seeds:
+        raise SweepError(f"{where}: pbt: its trials exchange weights, so they are not replicates; drop `seeds`")
+    if method == "bayes":
+        raise SweepError(f"{where}: pbt: use method grid or random for the initial population, not bayes")
+    interval = scheduler.get("perturbation_interval", 1)
+    if not isinstance(interval, int) or isinstance(interval, bool) or interval < 1:
+        raise SweepError(f"{where}.perturbation_interval: must be an integer >= 1 (iterations), got {quote(interval)}")
+    fraction = scheduler.get("quantile_fraction", 0.25)
+    if not isinstance(fraction, (int, float)) or not 0 < fraction <= 0.5:
+        raise SweepError(f"{where}.quantile_fraction: must be in (0, 0.5], got {quote(fraction)}")
+    probability = scheduler.get("resample_probability", 0.25)
+    if not isinstance(probability, (int, float)) or not 0 <= probability <= 1:
+        raise SweepError(f"{where}.resample_probability: must be in [0, 1], got {quote(probability)}")
+    factors = scheduler.get("perturbation_factors", [1.2, 0.8])
+    if (not isinstance(factors, list) or len(factors) < 2
+            or not all(isinstance(f, (int, float)) and not isinstance(f, bool) and f > 0 for f in factors)):
+        raise SweepError(f"{where}.perturbation_factors: must be a list of at least two numbers > 0, "
+                         f"got {quote(factors)}")
 
 
 def _validate_scheduler(raw: Any, where: str) -> dict:
@@ -384,10 +425,13 @@ def load_sweep(name_or_path: str) -> SweepSpec:
 
     if method == "bayes":
         _check_bayes(checked, where)
+    scheduler = _validate_scheduler(raw.get("scheduler"), f"{where}: scheduler")
+    if scheduler["type"] == "pbt":
+        _check_pbt(scheduler, family, checked, method, seeds, f"{where}: scheduler")
 
     spec = SweepSpec(name=path.stem, path=path.resolve(), family=family, metric=metric_name, mode=GOALS[goal],
                      method=method, num_samples=num_samples,
-                     scheduler=_validate_scheduler(raw.get("scheduler"), f"{where}: scheduler"),
+                     scheduler=scheduler,
                      parameters=checked, description=str(raw.get("description", "")), raw=raw, seeds=seeds)
     _check_combinations(spec)
     return spec

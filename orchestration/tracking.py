@@ -7,6 +7,7 @@ trial keeps logging into the same run. Metrics are buffered and sent with log_ba
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -25,6 +26,7 @@ TRIAL_TAG = "ray.trial_id"
 TUNE_EXPERIMENT_TAG = "sweep.tune_experiment"
 CONFIG_TAG = "sweep.config_id"  # the same on every replicate (seed) of one configuration
 STOPPED_EARLY_TAG = "sweep.stopped_early"
+EXPLOIT_TAG = "pbt.exploit"
 MAX_PARAM_LENGTH = 6000
 # MLflow 3's UI opens an experiment without this tag on its GenAI overview; ours are model training
 EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
@@ -305,6 +307,19 @@ class TrialRun:
         self.client.set_tag(self.run_id, "error", f"{type(error).__name__}: {error}"[:5000])
         self.client.log_text(self.run_id, "".join(traceback.format_exception(error)), "error.txt")
         self.client.set_terminated(self.run_id, status="FAILED")
+
+    def pause(self) -> None:
+        """PBT paused the trial: everything sent, the run SCHEDULED until the trial continues."""
+        self.stop_system_metrics()
+        self.flush()
+        self.client.update_run(self.run_id, status="SCHEDULED")
+
+    def record_exploit(self, source: dict, new_values: dict) -> None:
+        """PBT restored this trial from another trial's checkpoint with mutated values: a tag per exploit,
+        `pbt.exploit.<iteration>`, holding the source trial and run, and the old and new values."""
+        record = {"iteration": source.get("iteration"), "from_trial": source.get("trial_id"),
+                  "from_run": source.get("run_id"), "old": source.get("hyperparameters", {}), "new": new_values}
+        self.client.set_tag(self.run_id, f"{EXPLOIT_TAG}.{source.get('iteration')}", json.dumps(record))
 
     def finish(self, status: str = "FINISHED") -> None:
         self.stop_system_metrics()

@@ -21,6 +21,7 @@ from orchestration.models import log_trial_model
 from orchestration.tracking import TrackingContext, TrialRun
 
 LATEST_METRICS = "latest_metrics.json"
+CHECKPOINT_ORIGIN = "origin.json"  # whose checkpoint this is: PBT restores a trial from another's
 
 
 def where_am_i() -> dict:
@@ -44,11 +45,13 @@ def quiet_checkpoint_messages() -> None:
 
 
 class SweepTrainable(tune.Trainable):
-    def setup(self, config: dict, family_name: str, tracking: TrackingContext):
+    def setup(self, config: dict, family_name: str, tracking: TrackingContext, mutations: tuple[str, ...] = ()):
         """Only remembers the trial. Its MLflow run and Experiment start at its first step or restore:
         with `reuse_actors`, Tune may construct an actor for a trial and then discard it for a cached
-        one, and such an actor must leave no trace in MLflow."""
+        one, and such an actor must leave no trace in MLflow. `mutations`: the parameters PBT changes
+        during training (empty without PBT)."""
         self.family = load_family(family_name)
+        self.mutations = tuple(mutations)
         self.resolved = self.family.resolve(config)
         self.max_iterations = int(self.resolved[self.family.budget_param])
         self.tracking = tracking
@@ -85,7 +88,8 @@ class SweepTrainable(tune.Trainable):
             inject_failure(self.trial_name, iteration)
             metrics = self.experiment.step()
             if iteration > self.run.logged_through:  # a restore from an older checkpoint repeats steps
-                self.run.log_metrics({**metrics, **self.run.system_metrics()}, step=iteration)
+                self.run.log_metrics({**metrics, **self.run.system_metrics(), **self._live_hyperparameters()},
+                                     step=iteration)
             self.latest.update(metrics)
             if done:
                 self._log_final(iteration)
@@ -102,6 +106,9 @@ class SweepTrainable(tune.Trainable):
         inject_failure(self.trial_name, self.iteration, "checkpoint")
         self.experiment.save(Path(checkpoint_dir))
         (Path(checkpoint_dir) / LATEST_METRICS).write_text(json.dumps(self.latest))
+        origin = {"trial_id": self.trial_id, "run_id": self.run.run_id, "iteration": self.iteration,
+                  "hyperparameters": {k: self.resolved[k] for k in self.mutations}}
+        (Path(checkpoint_dir) / CHECKPOINT_ORIGIN).write_text(json.dumps(origin))
         self.run.flush()
         return None
 
@@ -110,6 +117,21 @@ class SweepTrainable(tune.Trainable):
         self.experiment.restore(Path(checkpoint_dir))
         latest = Path(checkpoint_dir) / LATEST_METRICS
         self.latest = json.loads(latest.read_text()) if latest.exists() else {}
+        if self.mutations:
+            # a checkpoint holds the optimiser's lr (and so on) it was saved with: this trial's own values,
+            # possibly just mutated by PBT, take their place
+            self.experiment.apply_hyperparameters({k: self.resolved[k] for k in self.mutations})
+            origin = Path(checkpoint_dir) / CHECKPOINT_ORIGIN
+            source = json.loads(origin.read_text()) if origin.exists() else {}
+            if source.get("trial_id") not in (None, self.trial_id):
+                self.run.record_exploit(source, {k: self.resolved[k] for k in self.mutations})
+
+    def _live_hyperparameters(self) -> dict:
+        """hp/<name>: the value each PBT-mutable parameter has in the experiment right now."""
+        if not self.mutations:
+            return {}
+        live = self.experiment.hyperparameters()
+        return {f"hp/{k}": live[k] for k in self.mutations if k in live}
 
     def reset_config(self, new_config: dict) -> bool:
         """Tune's `reuse_actors`: end the previous trial as `cleanup` would, then set up the next one in
@@ -124,7 +146,11 @@ class SweepTrainable(tune.Trainable):
         driver, which knows which case it was, closes the run."""
         if self.failed or not self.started:
             return
-        if not self.finished:
+        if self.mutations and not self.finished:
+            # PBT pauses trials at every perturbation and continues them later, perhaps in another
+            # process and from another trial's checkpoint: a pause, not an end
+            self.run.pause()
+        elif not self.finished:
             self._log_final(self.iteration)
             self.run.flush()
         self._close()

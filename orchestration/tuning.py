@@ -34,7 +34,47 @@ def gpus_per_trial(requested: float | None, cluster_gpus: float, gpu_fraction: f
     return gpu_fraction if cluster_gpus > 0 else 0.0
 
 
+class KeepInBounds:
+    """PBT's explore step multiplies continuous values by its factors without regard to their range;
+    this puts each mutated value back inside the distribution the search space declared (an integer
+    parameter rounded), so a perturbed momentum never reaches 1."""
+
+    def __init__(self, bounds: dict[str, tuple[float, float, bool]]):
+        self.bounds = bounds  # {key: (min, max, is_int)}
+
+    def __call__(self, config: dict) -> dict:
+        for key, (low, high, is_int) in self.bounds.items():
+            value = min(max(config[key], low), high)
+            config[key] = int(round(value)) if is_int else float(value)
+        return config
+
+
+def build_pbt(spec: SweepSpec):
+    """Tune's PopulationBasedTraining from the `scheduler` block. Synchronous: every trial pauses at each
+    `perturbation_interval` iterations until all have reached it, so an exploited checkpoint is never
+    older than the steps its new trial has already logged."""
+    from ray.tune.schedulers import PopulationBasedTraining
+
+    settings, mutations, bounds = spec.scheduler, {}, {}
+    space = spec.param_space()
+    for key in settings["mutations"]:
+        entry = spec.parameters[key]
+        if "values" in entry:
+            mutations[key] = list(entry["values"])
+        else:
+            mutations[key] = space[key]
+            bounds[key] = (entry["min"], entry["max"], entry["distribution"] == "int_uniform")
+    return PopulationBasedTraining(
+        time_attr="training_iteration", perturbation_interval=settings.get("perturbation_interval", 1),
+        hyperparam_mutations=mutations, quantile_fraction=settings.get("quantile_fraction", 0.25),
+        resample_probability=settings.get("resample_probability", 0.25),
+        perturbation_factors=tuple(settings.get("perturbation_factors", (1.2, 0.8))),
+        custom_explore_fn=KeepInBounds(bounds), synch=True)
+
+
 def build_scheduler(spec: SweepSpec):
+    if spec.scheduler["type"] == "pbt":
+        return build_pbt(spec)
     if spec.scheduler["type"] == "asha":
         return tune.schedulers.ASHAScheduler(
             time_attr="training_iteration", max_t=spec.scheduler.get("max_t", spec.budget()),
@@ -136,8 +176,10 @@ def make_trainable(spec: SweepSpec, context: TrackingContext, options: TuneOptio
     resources = {"cpu": options.cpus_per_trial, "gpu": options.gpus_per_trial}
     if spec.family.extra_bundles is not None:
         resources = TrialResources(spec.family.name, options.cpus_per_trial, options.gpus_per_trial)
+    mutations = tuple(spec.scheduler.get("mutations", ()))
     return tune.with_resources(
-        tune.with_parameters(SweepTrainable, family_name=spec.family.name, tracking=context), resources)
+        tune.with_parameters(SweepTrainable, family_name=spec.family.name, tracking=context, mutations=mutations),
+        resources)
 
 
 def build_tuner(spec: SweepSpec, context: TrackingContext, options: TuneOptions, resume: bool) -> tune.Tuner:

@@ -60,6 +60,16 @@ BAD_SPACES = {
     "unknown metric": ("family: diffusion\nmetric: {name: eval/is, goal: maximize}\n", "metric.name"),
     "bad goal": ("family: diffusion\nmetric: {name: eval/fid, goal: lowest}\n", "must be minimize or maximize"),
     "bad method": ("family: diffusion\nmethod: hyperopt\n", "method: must be one of grid, random, bayes"),
+    "pbt mutates a fixed parameter": ("family: diffusion\nscheduler: {type: pbt, mutations: [schedule]}\nparameters:\n"
+                                      "  schedule: {values: [linear, cosine]}\n",
+                                      "scheduler.mutations: schedule cannot change during training (diffusion can "
+                                      "change: lr, ema_decay, grad_clip)"),
+    "pbt mutates a constant": ("family: diffusion\nscheduler: {type: pbt, mutations: [lr]}\n",
+                               "scheduler.mutations: lr needs 'values' or a 'distribution'"),
+    "pbt with seeds": ("family: diffusion\nseeds: 2\nscheduler: {type: pbt, mutations: [lr]}\nparameters:\n"
+                       "  lr: {values: [0.001, 0.002]}\n", "pbt: its trials exchange weights"),
+    "pbt bad fraction": ("family: diffusion\nscheduler: {type: pbt, mutations: [lr], quantile_fraction: 0.7}\n"
+                         "parameters:\n  lr: {values: [0.001, 0.002]}\n", "quantile_fraction: must be in (0, 0.5]"),
     "bayes with nothing to search": ("family: diffusion\nmethod: bayes\nparameters:\n  lr: {value: 0.1}\n",
                                      "method bayes needs at least one parameter with 'values' or a 'distribution'"),
     "bayes with seeds": ("family: diffusion\nmethod: bayes\nseeds: 3\nparameters:\n  lr: {values: [0.1, 0.2]}\n",
@@ -281,3 +291,28 @@ def test_bayes_maps_to_a_seeded_tpe_searcher(tmp_path):
     assert [startup_trials(n) for n in (4, 20, 100)] == [2, 4, 10]
     with pytest.raises(SweepError, match="method bayes chooses each trial"):
         spec.with_seeds(3, None)
+
+
+def test_pbt_perturbations_stay_inside_the_declared_range(tmp_path):
+    from orchestration.tuning import build_scheduler
+
+    spec = load_sweep(write(tmp_path, """
+        family: contrastive
+        method: random
+        num_samples: 4
+        scheduler: {type: pbt, perturbation_interval: 2, mutations: [temperature, momentum, lr],
+                    perturbation_factors: [1.5, 0.5]}
+        parameters:
+          method: {value: moco_v2}
+          temperature: {distribution: log_uniform, min: 0.05, max: 1.0}
+          momentum: {distribution: uniform, min: 0.9, max: 0.999}
+          lr: {values: [0.001, 0.002, 0.004]}
+    """))
+    pbt = build_scheduler(spec)
+    assert pbt._perturbation_interval == 2 and pbt._synch and set(pbt._hyperparam_mutations) == {
+        "temperature", "momentum", "lr"}
+    assert pbt._hyperparam_mutations["lr"] == [0.001, 0.002, 0.004]
+    clipped = pbt._custom_explore_fn({"temperature": 1.5, "momentum": 0.999 * 1.5, "lr": 0.004})
+    assert clipped == {"temperature": 1.0, "momentum": 0.999, "lr": 0.004}
+    with pytest.raises(SweepError, match="override temperature: PBT mutates it"):
+        spec.with_overrides({"temperature": 0.1})

@@ -330,6 +330,7 @@ def test_asha_with_seeds_compares_configurations_on_finished_seeds(tmp_path, mlf
     assert "best configuration: lr=0.003" in result.stdout
 
 
+@pytest.mark.long
 def test_interrupted_sweep_resumes_into_the_same_runs(tmp_path, mlflow_server):
     import signal
     import time
@@ -372,6 +373,7 @@ def test_interrupted_sweep_resumes_into_the_same_runs(tmp_path, mlflow_server):
         assert sorted(set(steps)) == [1, 2, 3], steps
 
 
+@pytest.mark.long
 def test_a_failed_checkpoint_write_is_retried_and_every_step_is_logged_once(tmp_path, mlflow_server):
     """The write of checkpoint 2 fails as on a full disk, after step 2 reached MLflow. Tune retries the
     trial from checkpoint 1, so step 2 runs again: it must not be logged again."""
@@ -388,6 +390,7 @@ def test_a_failed_checkpoint_write_is_retried_and_every_step_is_logged_once(tmp_
         assert sorted(m.step for m in client.get_metric_history(run.info.run_id, metric)) == steps, metric
 
 
+@pytest.mark.long
 def test_a_failing_trial_is_retried_from_its_checkpoint_and_the_failure_stays_visible(tmp_path, mlflow_server):
     write_space(tmp_path, """
         family: diffusion
@@ -481,3 +484,56 @@ def test_bayes_sweep_with_asha_resumes_the_same_study(tmp_path, mlflow_server):
     studied = sorted((t.params["lr"], t.params["schedule"]) for t in searcher._ot_study.trials)
     assert studied == [(pytest.approx(lr), schedule) for lr, schedule in logged]
     assert all(t.state.name == "COMPLETE" for t in searcher._ot_study.trials)
+
+
+def test_pbt_exploits_load_checkpoints_and_mutated_values_take_effect(tmp_path, mlflow_server):
+    """Four SimCLR trials under synchronous PBT, perturbed every iteration: at least one trial is
+    restored from another's checkpoint; its run records from which trial, at which iteration, the old and
+    new values; the optimiser's lr and the loss temperature (hp/<name>, read from the live experiment)
+    take the new values; hp/<name> has one point per iteration; every trial keeps one run."""
+    import json
+
+    (tmp_path / "search_spaces").mkdir()
+    (tmp_path / "search_spaces" / "pbt.yaml").write_text(textwrap.dedent("""
+        family: contrastive
+        method: random
+        num_samples: 4
+        scheduler: {type: pbt, perturbation_interval: 1, quantile_fraction: 0.25, resample_probability: 0.5,
+                    mutations: [temperature, lr]}
+        parameters:
+          temperature: {distribution: log_uniform, min: 0.05, max: 1.0}
+          lr: {values: [0.0005, 0.001, 0.002, 0.004]}
+          iterations: {value: 4}
+          steps_per_iteration: {value: 3}
+          batch_size: {value: 32}
+    """))
+    result = run_cli(["pbt", "--num-cpus", "2", "--tracking-uri", mlflow_server.uri, "--experiment", "pbt"],
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    client = mlflow_server.client()
+    experiment = client.get_experiment_by_name("pbt")
+    parent = parent_run(client, experiment.experiment_id)
+    runs = children(client, experiment.experiment_id, parent.info.run_id)
+    assert len(runs) == 4 and len({r.data.tags["ray.trial_id"] for r in runs}) == 4
+    by_trial = {r.data.tags["ray.trial_id"]: r for r in runs}
+    hp = {}
+    for run in runs:
+        assert run.info.status == "FINISHED" and "sweep.retries" not in run.data.tags, "a pause is not a retry"
+        hp[run.info.run_id] = {key: {m.step: m.value for m in client.get_metric_history(run.info.run_id, f"hp/{key}")}
+                               for key in ("temperature", "lr")}
+        assert all(sorted(values) == [1, 2, 3, 4] for values in hp[run.info.run_id].values())
+    exploits = []
+    for run in runs:
+        for tag, text in run.data.tags.items():
+            if not tag.startswith("pbt.exploit."):
+                continue
+            record = json.loads(text)
+            exploits.append(record)
+            source, at = by_trial[record["from_trial"]], record["iteration"]
+            assert record["from_run"] == source.info.run_id != run.info.run_id
+            # the old values are what the source trained with when it wrote the checkpoint this trial loaded
+            for key in ("temperature", "lr"):
+                assert record["old"][key] == pytest.approx(hp[source.info.run_id][key][at])
+                assert hp[run.info.run_id][key][at + 1] == pytest.approx(record["new"][key]), "took effect"
+            assert 0.05 <= record["new"]["temperature"] <= 1.0
+    assert exploits, "with 4 trials and a perturbation every iteration, some trial exploits another"

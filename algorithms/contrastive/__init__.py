@@ -61,4 +61,5 @@ FAMILY = Family(
     gpu_fraction=0.25,
     check_config=check_config,
     use="algorithms.contrastive.serving:use",
+    mutable=("lr", "weight_decay", "temperature", "momentum"),
 )

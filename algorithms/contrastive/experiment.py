@@ -101,6 +101,30 @@ class ContrastiveExperiment:
         self.step_count, self.history = state["step"], state["history"]
         torch.set_rng_state(state["rng"])
 
+    def hyperparameters(self) -> dict:
+        group = self.optimizer.param_groups[0]
+        out = {"lr": group["lr"], "weight_decay": group["weight_decay"]}
+        if hasattr(self.model, "temperature"):
+            out["temperature"] = self.model.temperature
+        if hasattr(self.model, "momentum"):  # MoCo's m
+            out["momentum"] = self.model.momentum
+        if hasattr(self.model, "tau_base"):  # BYOL's base tau
+            out["momentum"] = self.model.tau_base
+        return out
+
+    def apply_hyperparameters(self, values: dict) -> None:
+        """PBT: lr and weight decay in the optimiser, the loss temperature and MoCo's m / BYOL's base
+        tau in the method, in place; keys a method does not use are ignored."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = values.get("lr", group["lr"])
+            group["weight_decay"] = values.get("weight_decay", group["weight_decay"])
+        if "temperature" in values and hasattr(self.model, "temperature"):
+            self.model.temperature = values["temperature"]
+        if "momentum" in values and hasattr(self.model, "momentum"):
+            self.model.momentum = values["momentum"]
+        if "momentum" in values and hasattr(self.model, "tau_base"):
+            self.model.tau_base = values["momentum"]
+
     def export_model(self, directory: Path):
         from algorithms.contrastive.serving import export
 

@@ -56,4 +56,5 @@ FAMILY = Family(
     gpu_fraction=0.25,
     check_config=check_config,
     use="algorithms.diffusion.serving:use",
+    mutable=("lr", "ema_decay", "grad_clip"),
 )

@@ -42,6 +42,21 @@ class DiffusionExperiment:
         self.trainer.load(directory / "trainer.pt")
         self.history = torch.load(directory / "history.pt", weights_only=False)
 
+    def hyperparameters(self) -> dict:
+        return {"lr": self.trainer.optimizer.param_groups[0]["lr"], "ema_decay": self.trainer.ema.decay,
+                "grad_clip": self.config["grad_clip"]}
+
+    def apply_hyperparameters(self, values: dict) -> None:
+        """PBT: the optimiser's lr, the EMA decay and the clipping norm, in place (a restored checkpoint
+        brings back the lr and decay it was saved with, so this runs after every restore)."""
+        if "lr" in values:
+            for group in self.trainer.optimizer.param_groups:
+                group["lr"] = values["lr"]
+        if "ema_decay" in values:
+            self.trainer.ema.decay = values["ema_decay"]
+        if "grad_clip" in values:
+            self.config["grad_clip"] = values["grad_clip"]
+
     def export_model(self, directory: Path):
         from algorithms.diffusion.serving import export
 
