@@ -27,6 +27,7 @@ TUNE_EXPERIMENT_TAG = "sweep.tune_experiment"
 CONFIG_TAG = "sweep.config_id"  # the same on every replicate (seed) of one configuration
 STOPPED_EARLY_TAG = "sweep.stopped_early"
 EXPLOIT_TAG = "pbt.exploit"
+SYSTEM_PREFIX = "system/"  # MLflow's system metrics: their steps count samples, not iterations
 MAX_PARAM_LENGTH = 6000
 # MLflow 3's UI opens an experiment without this tag on its GenAI overview; ours are model training
 EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
@@ -267,10 +268,12 @@ class TrialRun:
             system.stop()
 
     def _last_logged_step(self, run) -> int:
-        """The last step any metric of this run reached. A trial restored from a checkpoint older than
+        """The last iteration any metric of this run reached. A trial restored from a checkpoint older than
         its MLflow history (the newer checkpoint's write failed) repeats those steps and must not log
-        them twice; deterministic training would log the same values again anyway."""
-        steps = [m.step for key in run.data.metrics for m in self.client.get_metric_history(self.run_id, key)]
+        them twice; deterministic training would log the same values again anyway. MLflow's system
+        metrics (`system/...`) count their own samples as steps, not iterations, and are left out."""
+        keys = [key for key in run.data.metrics if not key.startswith(SYSTEM_PREFIX)]
+        steps = [m.step for key in keys for m in self.client.get_metric_history(self.run_id, key)]
         return max(steps, default=-1)
 
     def log_metrics(self, metrics: dict, step: int) -> None:

@@ -137,6 +137,12 @@ def test_default_sweeps_are_valid(name, swept):
     assert spec.swept_keys == swept and spec.mode == "max" and spec.seeds == 3
 
 
+def test_search_spaces_beyond_grid_and_random_are_valid():
+    pbt, bayes = load_sweep("pbt_contrastive"), load_sweep("bayes_diffusion")
+    assert pbt.scheduler["type"] == "pbt" and pbt.scheduler["mutations"] == ["temperature", "lr"]
+    assert bayes.method == "bayes" and bayes.swept_keys == ["lr", "ema_decay", "batch_size"]
+
+
 def test_unknown_sweep_lists_the_known_ones():
     with pytest.raises(SweepError, match=r"unknown sweep 'difusion'; available: .*diffusion"):
         load_sweep("difusion")

@@ -521,7 +521,8 @@ def test_pbt_exploits_load_checkpoints_and_mutated_values_take_effect(tmp_path, 
         assert run.info.status == "FINISHED" and "sweep.retries" not in run.data.tags, "a pause is not a retry"
         hp[run.info.run_id] = {key: {m.step: m.value for m in client.get_metric_history(run.info.run_id, f"hp/{key}")}
                                for key in ("temperature", "lr")}
-        assert all(sorted(values) == [1, 2, 3, 4] for values in hp[run.info.run_id].values())
+        assert all(sorted(values) == [1, 2, 3, 4] for values in hp[run.info.run_id].values()), (
+            hp[run.info.run_id], {k: v for k, v in run.data.tags.items() if k.startswith("pbt.")})
     exploits = []
     for run in runs:
         for tag, text in run.data.tags.items():
@@ -537,3 +538,15 @@ def test_pbt_exploits_load_checkpoints_and_mutated_values_take_effect(tmp_path, 
                 assert hp[run.info.run_id][key][at + 1] == pytest.approx(record["new"][key]), "took effect"
             assert 0.05 <= record["new"]["temperature"] <= 1.0
     assert exploits, "with 4 trials and a perturbation every iteration, some trial exploits another"
+    # the parent run's lineage: one row per exploit and parameter, as the report CLI rebuilds it from MLflow
+    def lineage():
+        path = client.download_artifacts(parent.info.run_id, "results/pbt_lineage.csv", str(tmp_path))
+        return list(csv.DictReader(open(path)))
+
+    rows = lineage()
+    assert len(rows) == 2 * len(exploits)
+    assert {(int(r["iteration"]), r["from_run_id"], r["parameter"]) for r in rows} == {
+        (e["iteration"], e["from_run"], key) for e in exploits for key in ("temperature", "lr")}
+    assert "pbt_schedules.png" in {a.path.split("/")[-1] for a in client.list_artifacts(parent.info.run_id, "results")}
+    report_cli("pbt", mlflow_server, tmp_path, "--log")
+    assert lineage() == rows

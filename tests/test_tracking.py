@@ -136,3 +136,20 @@ def test_first_opens_of_a_new_sqlite_store_do_not_race(tmp_path):
 
     names = {e.name for e in MlflowClient(uri).search_experiments()}
     assert {f"race-{i}" for i in range(4)} <= names
+
+
+def test_a_resumed_run_counts_iterations_not_system_metric_samples(sweep):
+    """MLflow's system-metrics monitor numbers its samples 0, 1, 2, ...: a trial that ran longer than its
+    iterations in samples must still log the iterations after its checkpoint."""
+    from mlflow.entities import Metric
+
+    first = TrialRun(sweep.context(system_metrics_s=None), "t_sys", "a", {"lr": 0.1})
+    first.log_metrics({"train/loss": 1.0}, step=1)
+    first.log_metrics({"train/loss": 0.9}, step=2)
+    first.flush()
+    sweep.client.log_batch(first.run_id, metrics=[Metric("system/cpu_utilization_percentage", 50.0, 0, s)
+                                                  for s in range(30)])
+    first.pause()
+    again = TrialRun(sweep.context(system_metrics_s=None), "t_sys", "a", {"lr": 0.1})
+    assert again.resumed and again.logged_through == 2
+    assert "sweep.retries" not in sweep.client.get_run(again.run_id).data.tags, "a paused run is not retried"

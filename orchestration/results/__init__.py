@@ -37,7 +37,7 @@ def publish(client, parent_run_id: str, results: Results) -> None:
     answer as tags and a metric of the parent run."""
     from mlflow.entities import Metric
 
-    from orchestration.results import plots, render
+    from orchestration.results import pbt, plots, render
 
     view = results.view
     client.log_text(parent_run_id, render.to_csv(results.configs, view), "results/results.csv")
@@ -55,5 +55,6 @@ def publish(client, parent_run_id: str, results: Results) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for path in plots.all_plots(results.configs, view, Path(tmp)):
                 client.log_artifact(parent_run_id, str(path), "results")
+            pbt.publish(client, parent_run_id, results.rows, view, Path(tmp))
     except Exception as err:  # a plotting problem must not cost the sweep its tables
         print(f"[results] warning: plots failed: {err}", file=sys.stderr)
