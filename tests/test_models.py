@@ -171,6 +171,7 @@ def test_use_command_for_every_family(sweeps, mlflow_server):
         assert len(children) == 2, "the use run is not a trial"
 
 
+@pytest.mark.long
 def test_a_later_sweep_adds_a_version_and_moves_the_alias_only_when_it_wins(sweeps, mlflow_server):
     folder, _ = sweeps["diffusion"]
     result = sweep(folder, mlflow_server, "diffusion", "--set", "seed=1")
