@@ -202,7 +202,9 @@ def build_tuner(spec: SweepSpec, context: TrackingContext, options: TuneOptions,
         run_config=tune.RunConfig(
             name=options.name, storage_path=str(options.storage_path), verbose=options.verbose,
             failure_config=tune.FailureConfig(max_failures=options.max_failures), callbacks=list(options.callbacks),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=2, checkpoint_frequency=options.checkpoint_every,
+            # PBT clones a top trial from a checkpoint it took at a perturbation, which a newer one must not delete
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=None if spec.scheduler["type"] == "pbt" else 2,
+                                                    checkpoint_frequency=options.checkpoint_every,
                                                     checkpoint_at_end=True)))
 
 
