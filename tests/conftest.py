@@ -68,10 +68,11 @@ def mlflow_server(tmp_path_factory):
     server.stop()
 
 
-def run_cli(args: list[str], cwd: Path, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
-    """`python -m orchestration.sweep ARGS` in cwd, with the repo importable and a private FID cache."""
+def run_cli(args: list[str], cwd: Path, timeout: float = 600, env: dict | None = None,
+            module: str = "orchestration.sweep") -> subprocess.CompletedProcess:
+    """`python -m MODULE ARGS` (the sweep CLI by default) in cwd, with the repo importable."""
     full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "orchestration.sweep", *args], cwd=cwd, env=full_env,
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
 
 

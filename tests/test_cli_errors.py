@@ -113,20 +113,13 @@ USE_CASES = {
 
 @pytest.mark.parametrize("case", sorted(USE_CASES))
 def test_use_command_refuses_in_one_line(tmp_path, case):
-    import os
-    import subprocess
-    import sys
-
-    from conftest import REPO
-
     args, expected = USE_CASES[case]
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     if case != "no store":
         from orchestration.tracking import _client
 
         _client(uri)
-    result = subprocess.run([sys.executable, "-m", "orchestration.use", *args, "--tracking-uri", uri], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    result = run_cli([*args, "--tracking-uri", uri], cwd=tmp_path, timeout=120, module="orchestration.use")
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], result.stderr

@@ -144,9 +144,8 @@ def test_use_command_for_every_family(sweeps, mlflow_server):
     client = mlflow_server.client()
     for family, (folder, _) in sweeps.items():
         name = f"use-{family}"
-        result = subprocess.run([sys.executable, "-m", "orchestration.use", name, "--tracking-uri", mlflow_server.uri,
-                                 "--samples", "16"], cwd=folder, capture_output=True, text=True, timeout=300,
-                                env={**os.environ, "PYTHONPATH": str(REPO)})
+        result = run_cli([name, "--tracking-uri", mlflow_server.uri, "--samples", "16"], cwd=folder, timeout=300,
+                         module="orchestration.use")
         assert result.returncode == 0, result.stderr[-3000:]
         experiment, parent, children = parent_and_children(client, name)
         uses = client.search_runs([experiment.experiment_id], f"tags.`sweep.use.model_uri` = 'models:/{name}@best'")

@@ -3,10 +3,6 @@ that fits where the user is, one seed per configuration, each trial a complete r
 family's baselines and pictures, a checkpoint, a model), the parent run names the best, and
 `orchestration.use` puts the registered best to use (Atari included)."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 from conftest import REPO, run_cli
@@ -49,8 +45,7 @@ def test_smoke_of_every_shipped_search_space_finishes(tmp_path, mlflow_server, n
     assert finals[parent.data.tags["sweep.best_run_id"]] == pytest.approx(best)
 
     options = ["--samples", "4", "--episodes", "2", "--tracking-uri", mlflow_server.uri]
-    use = subprocess.run([sys.executable, "-m", "orchestration.use", f"smoke-{name}", *options], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(REPO)})
+    use = run_cli([f"smoke-{name}", *options], cwd=tmp_path, module="orchestration.use")
     assert use.returncode == 0, use.stderr[-3000:]
     used = client.search_runs([experiment.experiment_id], "tags.`sweep.use.model_uri` != ''")
     assert len(used) == 1 and used[0].data.tags["sweep.use.source_run_id"] == parent.data.tags["sweep.best_run_id"]

@@ -52,6 +52,28 @@ def sweep_with_one_failure(tmp_path, space: str, failure: str, experiment: str, 
     return client, client.get_experiment_by_name(experiment)
 
 
+def interrupt_when(tmp_path, mlflow_server, args: list[str], experiment_name: str, runs_filter: str):
+    """Start `python -m orchestration.sweep ARGS`, send it Ctrl-C once a run of the experiment matches
+    `runs_filter`, and return (client, experiment, stderr) after checking it exited 130."""
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "orchestration.sweep", *args], cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    client = mlflow_server.client()
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        experiment = client.get_experiment_by_name(experiment_name)
+        if experiment and client.search_runs([experiment.experiment_id], runs_filter):
+            break
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err[-3000:]
+    return client, experiment, err
+
+
 def children(client, experiment_id, parent_id):
     return client.search_runs([experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_id}'")
 
@@ -334,9 +356,6 @@ def test_asha_with_seeds_compares_configurations_on_finished_seeds(tmp_path, mlf
 
 @pytest.mark.long
 def test_interrupted_sweep_resumes_into_the_same_runs(tmp_path, mlflow_server):
-    import signal
-    import time
-
     write_space(tmp_path, """
         family: diffusion
         parameters:
@@ -344,19 +363,8 @@ def test_interrupted_sweep_resumes_into_the_same_runs(tmp_path, mlflow_server):
     """, iterations=3)
     args = ["tiny", "--num-cpus", "2", "--tracking-uri", mlflow_server.uri, "--experiment", "resume",
             "--name", "resume-me"]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "orchestration.sweep", *args], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    client = mlflow_server.client()
-    deadline = time.time() + 300
-    while time.time() < deadline:  # interrupt once the first trial has logged a training step
-        experiment = client.get_experiment_by_name("resume")
-        if experiment and client.search_runs([experiment.experiment_id], "metrics.`train/loss` > 0"):
-            break
-        time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 130, err[-3000:]
+    # interrupt once the first trial has logged a training step
+    client, experiment, err = interrupt_when(tmp_path, mlflow_server, args, "resume", "metrics.`train/loss` > 0")
     assert "--name resume-me --resume" in err
 
     parent = parent_run(client, experiment.experiment_id)
@@ -443,8 +451,6 @@ def test_bayes_sweep_with_asha_resumes_the_same_study(tmp_path, mlflow_server):
     """method: bayes (Optuna TPE) under ASHA, interrupted after its first trial and resumed: suggestions
     lie inside the declared bounds, every trial has one run, and the study Tune saved holds every trial
     with the values its run logged (none suggested twice, none lost)."""
-    import signal
-    import time
 
     write_space(tmp_path, """
         family: diffusion
@@ -457,19 +463,8 @@ def test_bayes_sweep_with_asha_resumes_the_same_study(tmp_path, mlflow_server):
     """, iterations=2)
     args = ["tiny", "--num-cpus", "2", "--tracking-uri", mlflow_server.uri, "--experiment", "bayes",
             "--name", "bayes-run", "--max-concurrent", "1"]
-    proc = subprocess.Popen([sys.executable, "-m", "orchestration.sweep", *args], cwd=tmp_path,
-                            env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    client = mlflow_server.client()
-    deadline = time.time() + 300
-    while time.time() < deadline:  # interrupt once the first trial has finished
-        experiment = client.get_experiment_by_name("bayes")
-        if experiment and client.search_runs([experiment.experiment_id], "attributes.status = 'FINISHED'"):
-            break
-        time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 130, err[-3000:]
+    # interrupt once the first trial has finished
+    client, experiment, _ = interrupt_when(tmp_path, mlflow_server, args, "bayes", "attributes.status = 'FINISHED'")
 
     result = run_cli([*args, "--resume"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
