@@ -32,6 +32,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="replicates: run every configuration with N seeds (overrides the file's `seeds`)")
     parser.add_argument("--seed-offset", type=int, metavar="K",
                         help="seeds K..K+N-1 instead of 0..N-1 (a re-run with disjoint seeds)")
+    parser.add_argument("--search-seed", type=int, metavar="N",
+                        help="seed of the search: TPE's suggestions (default 0) and the random method's draws "
+                             "(default: unseeded), so a search repeats exactly or is repeated independently")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="fix a parameter for every trial (YAML value), e.g. --set iterations=3")
     parser.add_argument("--stall-timeout", type=float, metavar="S",
@@ -146,7 +149,8 @@ def run(args: argparse.Namespace) -> int:
     options = TuneOptions(
         name=name, storage_path=storage, cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=gpus_per_trial(args.gpus_per_trial, resources.get("GPU", 0), spec.family.gpu_fraction),
-        max_concurrent=args.max_concurrent, max_failures=args.max_failures, verbose=args.verbose, callbacks=(stall,))
+        max_concurrent=args.max_concurrent, max_failures=args.max_failures, verbose=args.verbose, callbacks=(stall,),
+        search_seed=args.search_seed)
     if args.smoke:
         spec = fit_smoke(spec, shape.largest_cpus() - options.cpus_per_trial)
     check_trials_fit(trial_shapes(spec, options.cpus_per_trial, options.gpus_per_trial), shape)
@@ -187,7 +191,8 @@ def run(args: argparse.Namespace) -> int:
             pass
         raise
     try:
-        return finish_sweep(results, spec, tracking, args, name, stalled=stall.reason)
+        stalled = (stall.reason, stall.hint) if stall.reason else None
+        return finish_sweep(results, spec, tracking, args, name, stalled=stalled)
     except Exception as err:
         _note_stop(stopped_note, err)
         raise

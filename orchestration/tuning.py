@@ -25,6 +25,7 @@ class TuneOptions:
     reuse_actors: bool = True
     verbose: int = 1
     callbacks: tuple = ()  # e.g. the stall guard
+    search_seed: int | None = None  # --search-seed: the searcher's draws (None: TPE and orderings use 0)
 
 
 def gpus_per_trial(requested: float | None, cluster_gpus: float, gpu_fraction: float) -> float:
@@ -83,7 +84,7 @@ def build_scheduler(spec: SweepSpec):
     return tune.schedulers.FIFOScheduler()
 
 
-def build_search_alg(spec: SweepSpec, seed: int = 0):
+def build_search_alg(spec: SweepSpec, seed: int | None = None):
     """Under ASHA, grid trials start in a seeded random order instead of Tune's nested-loop order.
 
     Asynchronous successive halving promotes a trial when it is in the top 1/reduction_factor of the
@@ -95,9 +96,14 @@ def build_search_alg(spec: SweepSpec, seed: int = 0):
     With replicates (`seeds`), every trial is given explicitly: the configurations crossed with the
     seeds. Under ASHA each (configuration, seed) trial is halved on its own result, so a
     configuration may lose some seeds early; the results table says how many of its seeds finished
-    and compares configurations on finished seeds only."""
+    and compares configurations on finished seeds only.
+
+    `seed` (--search-seed) makes the searcher's draws repeatable: TPE's sampler, the random method's
+    values, the orders above. Without it, random search draws from Tune's unseeded generator."""
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
+    draws_seed = seed
+    seed = 0 if seed is None else seed
     if spec.method == "bayes":
         return tpe_search(spec, seed)
     asha = spec.scheduler["type"] == "asha"
@@ -108,7 +114,7 @@ def build_search_alg(spec: SweepSpec, seed: int = 0):
         return BasicVariantGenerator(points_to_evaluate=replicate(configs, spec.seed_values()))
     points = spec.grid_points()
     if not asha or spec.method != "grid" or not points[0]:  # {}: nothing is listed
-        return None
+        return None if draws_seed is None else BasicVariantGenerator(random_state=draws_seed)
     random.Random(seed).shuffle(points)
     return BasicVariantGenerator(points_to_evaluate=points)
 
@@ -195,7 +201,8 @@ def build_tuner(spec: SweepSpec, context: TrackingContext, options: TuneOptions,
         trainable,
         param_space=spec.param_space(),
         tune_config=tune.TuneConfig(
-            metric=spec.metric, mode=spec.mode, num_samples=spec.num_samples, search_alg=build_search_alg(spec),
+            metric=spec.metric, mode=spec.mode, num_samples=spec.num_samples,
+            search_alg=build_search_alg(spec, options.search_seed),
             scheduler=build_scheduler(spec), max_concurrent_trials=options.max_concurrent,
             reuse_actors=options.reuse_actors,
             trial_name_creator=TrialNamer(spec.swept_keys), trial_dirname_creator=trial_dirname),

@@ -41,3 +41,17 @@ def test_the_error_names_the_request_and_what_to_change():
     assert message.startswith("a trial (algorithm=dqn: 1 CPU + 0 GPU for the trial, 4 x 1 CPU + 0 GPU for "
                               "EnvRunners) can never start")
     assert "--set num_env_runners=N" in message and "--address" in message and "\n" not in message
+
+
+def test_the_stall_guard_names_waiting_and_paused_trials_but_not_running_ones():
+    from orchestration.stall import stall_reason
+
+    assert stall_reason(["PENDING", "RUNNING"], idle_s=999, timeout_s=60) is None, "a running trial is progress"
+    assert stall_reason(["PENDING", "TERMINATED"], idle_s=30, timeout_s=60) is None, "not yet"
+    assert stall_reason(["PENDING"], idle_s=999, timeout_s=0) is None, "0 turns the guard off"
+    reason, hint = stall_reason(["PENDING", "PENDING", "TERMINATED"], idle_s=61, timeout_s=60)
+    assert reason.startswith("no trial could start for 61 s (2 waiting") and "--cpus-per-trial" in hint
+    # synchronous PBT pauses every trial at a perturbation; if none is continued, the sweep would wait forever
+    reason, hint = stall_reason(["PAUSED", "PAUSED", "ERROR"], idle_s=61, timeout_s=60)
+    assert reason.startswith("no trial ran for 61 s (2 paused, none running)") and "errors" in hint
+    assert stall_reason(["TERMINATED", "ERROR"], idle_s=999, timeout_s=60) is None, "nothing waits: Tune ends the sweep"

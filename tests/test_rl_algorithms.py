@@ -308,6 +308,42 @@ def test_parallel_env_runners_sample_and_receive_weights():
         experiment.close()
 
 
+@pytest.mark.parametrize("algorithm,values", [
+    ("dqn", {"lr": 0.0123, "tau": 0.5, "target_update_freq": 7, "epsilon_end": 0.3}),
+    ("a2c", {"lr": 0.0123, "entropy_coeff": 0.5})])
+def test_pbt_changes_hold_in_the_learner_and_the_env_runners(algorithm, values, tmp_path):
+    """RLlib's lr scheduler resets the optimiser's lr from the frozen config after every update: a PBT change
+    must survive training steps, reach the remote EnvRunners' exploration and survive a restore."""
+    settings = dict(algorithm=algorithm, num_env_runners=1, num_envs_per_env_runner=2, env_steps_per_iteration=300,
+                    learning_starts=64)
+    experiment = RLExperiment(config(**settings))
+    try:
+        defaults = experiment.hyperparameters()
+        assert defaults["lr"] == 5e-4 and all(defaults[k] != v for k, v in values.items())
+        experiment.apply_hyperparameters(values)
+        experiment.step()
+        experiment.step()
+        learner = experiment.algo.learner_group._learner
+        optimizer = learner.get_optimizers_for_module("default_policy")[0][1]
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0123), "the scheduler undid the change"
+        assert experiment.hyperparameters() == pytest.approx(values)
+        if algorithm == "dqn":
+            remote = experiment.algo.env_runner_group.foreach_env_runner(
+                lambda runner: runner.module.epsilon(10**9), local_env_runner=False)
+            assert remote == [pytest.approx(0.3)]
+        experiment.save(tmp_path)
+    finally:
+        experiment.close()
+    restored = RLExperiment(config(**settings))  # a PBT exploit: another trial's checkpoint, then this trial's values
+    try:
+        restored.restore(tmp_path)
+        restored.apply_hyperparameters({"lr": 0.002})
+        restored.step()
+        assert restored.hyperparameters()["lr"] == pytest.approx(0.002)
+    finally:
+        restored.close()
+
+
 def test_atari_pipeline_runs():
     experiment = RLExperiment(config(algorithm="dqn", env="ALE/Pong-v5", num_envs_per_env_runner=1,
                                      replay_capacity=2000, learning_starts=100, rollout_steps=16,

@@ -157,14 +157,14 @@ def test_overrides_are_validated(tmp_path):
         spec.with_overrides({"iters": 2})
 
 
-def expand(spec) -> list[dict]:
+def expand(spec, seed=None) -> list[dict]:
     """The trial configs Tune's search algorithm of this sweep yields, in order."""
     from ray.tune.experiment import Experiment
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
     from orchestration.tuning import build_search_alg
 
-    search = build_search_alg(spec) or BasicVariantGenerator()
+    search = build_search_alg(spec, seed) or BasicVariantGenerator()
     search.add_configurations([Experiment("order", run=lambda config: None, config=spec.param_space(),
                                           num_samples=spec.num_samples)])
     configs = []
@@ -322,3 +322,22 @@ def test_pbt_perturbations_stay_inside_the_declared_range(tmp_path):
     assert clipped == {"temperature": 1.0, "momentum": 0.999, "lr": 0.004}
     with pytest.raises(SweepError, match="override temperature: PBT mutates it"):
         spec.with_overrides({"temperature": 0.1})
+
+
+def test_search_seed_repeats_random_draws_and_only_then(tmp_path):
+    from orchestration.tuning import build_search_alg
+
+    spec = load_sweep(write(tmp_path, """
+        family: diffusion
+        method: random
+        num_samples: 5
+        parameters:
+          lr: {distribution: log_uniform, min: 1.0e-4, max: 1.0e-2}
+    """))
+
+    def draws(seed):
+        return [config["lr"] for config in expand(spec, seed)]
+
+    assert build_search_alg(spec, None) is None, "unseeded: Tune's own generator, as before"
+    assert draws(1) == draws(1) and draws(1) != draws(2)
+    assert all(1e-4 <= lr <= 1e-2 for lr in draws(1))

@@ -535,6 +535,12 @@ def test_pbt_exploits_load_checkpoints_and_mutated_values_take_effect(tmp_path, 
                 assert hp[run.info.run_id][key][at + 1] == pytest.approx(record["new"][key]), "took effect"
             assert 0.05 <= record["new"]["temperature"] <= 1.0
     assert exploits, "with 4 trials and a perturbation every iteration, some trial exploits another"
+    # the answer names a trial and where its schedule ended, not an initial configuration
+    answer = [line for line in result.stdout.splitlines() if line.startswith("[sweep] best trial: ")]
+    assert len(answer) == 1 and "best configuration" not in result.stdout, result.stdout[-2000:]
+    best = next(r for r in runs if r.info.run_id in answer[0])
+    ended = result.stdout.split(" and ended at ")[1].split(";")[0]
+    assert ended == ", ".join(f"{k}={hp[best.info.run_id][k][3]:.4g}" for k in ("lr", "temperature"))
     # the parent run's lineage: one row per exploit and parameter, as the report CLI rebuilds it from MLflow
     def lineage():
         path = client.download_artifacts(parent.info.run_id, "results/pbt_lineage.csv", str(tmp_path))

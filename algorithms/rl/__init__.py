@@ -82,4 +82,5 @@ FAMILY = Family(
     extra_bundles=extra_bundles,
     smoke_limits=smoke_limits,
     use="algorithms.rl.serving:use",
+    mutable=("lr", "entropy_coeff", "tau", "target_update_freq", "epsilon_end"),
 )

@@ -93,6 +93,18 @@ class RLExperiment:
     def describe(self) -> dict:
         return {}
 
+    def hyperparameters(self) -> dict:
+        from algorithms.rl import live
+
+        return live.read(self.algo, live.LEARNER_SETTINGS + live.MODULE_SETTINGS)
+
+    def apply_hyperparameters(self, values: dict) -> None:
+        """PBT: the Learners' lr, entropy coefficient and target-network settings and the EnvRunners'
+        final exploration rate, in place; keys the algorithm does not use are ignored by it."""
+        from algorithms.rl import live
+
+        live.apply(self.algo, values)
+
     def save(self, directory: Path) -> None:
         """RLlib's checkpoint (with our replay buffer, learner counters and episode window) and the
         metric history, so a restored trial continues its curves and throughput figures."""

@@ -17,6 +17,7 @@ def parent_params(spec: SweepSpec, options, args) -> dict:
               "scheduler": spec.scheduler["type"], "swept": ",".join(spec.swept_keys) or "-",
               "cpus_per_trial": options.cpus_per_trial, "gpus_per_trial": options.gpus_per_trial,
               "max_failures": options.max_failures, "address": args.address or "local", "smoke": args.smoke}
+    params["search_seed"] = "-" if options.search_seed is None else options.search_seed
     for key, entry in spec.parameters.items():
         params[f"space.{key}"] = entry.get("value", entry.get("values", entry))
     return params
@@ -47,10 +48,11 @@ def register_best_model(tracking, results, smoke: bool) -> str | None:
     return f"{line}; use it: python -m orchestration.use {tracking.experiment_name}{where}"
 
 
-def finish_sweep(tune_results, spec: SweepSpec, tracking, args, name: str, stalled: str | None = None) -> int:
+def finish_sweep(tune_results, spec: SweepSpec, tracking, args, name: str,
+                 stalled: tuple[str, str] | None = None) -> int:
     """Record Tune's verdict on each trial in its run, then publish and print the sweep's results
     from MLflow (the same path as `python -m orchestration.report`); returns the exit code.
-    `stalled`: why the stall guard stopped the sweep, if it did."""
+    `stalled`: why the stall guard stopped the sweep and what to do about it, if it did."""
     outcomes = tune_outcomes(tune_results.experiment_path,
                              lambda config: int(spec.family.resolve(config)[spec.family.budget_param]))
     tracking.finalize_trials(outcomes)
@@ -74,10 +76,10 @@ def finish_sweep(tune_results, spec: SweepSpec, tracking, args, name: str, stall
 
     resume = f"python -m orchestration.sweep {args.sweep} --name {name} --resume"
     if stalled:
-        tracking.set_tag("sweep.stalled", stalled)
+        reason, hint = stalled
+        tracking.set_tag("sweep.stalled", reason)
         tracking.close("FAILED")
-        print(f"[sweep] stalled: {stalled}; free resources or ask for less (--cpus-per-trial, --gpus-per-trial, "
-              f"--set num_env_runners=N), then continue with: {resume}", file=sys.stderr)
+        print(f"[sweep] stalled: {reason}; {hint}, then continue with: {resume}", file=sys.stderr)
         return EXIT_STOPPED
     if any(outcome == "interrupted" for outcome in outcomes.values()):
         tracking.close("KILLED")

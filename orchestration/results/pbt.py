@@ -10,10 +10,8 @@ import io
 import json
 from pathlib import Path
 
-from orchestration.results.rows import RunRow, SweepView
+from orchestration.results.rows import HP_PREFIX, RunRow, SweepView
 from orchestration.tracking import EXPLOIT_TAG
-
-HP_PREFIX = "hp/"
 
 
 def exploits(run) -> list[dict]:
@@ -44,9 +42,8 @@ def schedules(client, rows: list[RunRow]) -> dict[str, dict[str, list[tuple[int,
     """{run id: {parameter: [(iteration, live value)]}} for every hp/<name> a run logged."""
     out = {}
     for row in rows:
-        keys = [k for k in client.get_run(row.run_id).data.metrics if k.startswith(HP_PREFIX)]
-        history = {k: client.get_metric_history(row.run_id, k) for k in keys}
-        out[row.run_id] = {k[len(HP_PREFIX):]: sorted((m.step, m.value) for m in h) for k, h in history.items()}
+        history = {k: client.get_metric_history(row.run_id, HP_PREFIX + k) for k in row.final_hyperparameters}
+        out[row.run_id] = {k: sorted((m.step, m.value) for m in h) for k, h in history.items()}
     return out
 
 

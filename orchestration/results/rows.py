@@ -26,6 +26,7 @@ class SweepView:
     metric: str
     mode: str
     swept_keys: list[str]
+    scheduler: str = "fifo"  # under "pbt" a trial's swept values are where it started, not what it trained with
 
     @property
     def config_keys(self) -> list[str]:
@@ -52,11 +53,15 @@ class RunRow:
     outcome: str  # finished | stopped early | error | interrupted | running
     peak_rss_mb: float | None = None  # the trial process's peak resident memory (system metrics)
     history: list[tuple[int, float]] = field(default_factory=list)  # (iteration, metric)
+    final_hyperparameters: dict = field(default_factory=dict)  # PBT: the last hp/<name> values
 
     @property
     def scored(self) -> bool:
         """Ran its whole budget and has a result: comparable with the others."""
         return self.outcome == "finished" and self.final is not None
+
+
+HP_PREFIX = "hp/"  # the live value of a parameter PBT may change, logged every iteration
 
 
 def find_parent(client, experiment_name: str, parent_run_id: str | None = None):
@@ -85,7 +90,8 @@ def load_rows(client, experiment_id: str, parent) -> tuple[SweepView, list[RunRo
     """The sweep's view and one row per child run."""
     params = parent.data.params
     view = SweepView(metric=params["metric"], mode=params["mode"],
-                     swept_keys=[k for k in params.get("swept", "-").split(",") if k and k != "-"])
+                     swept_keys=[k for k in params.get("swept", "-").split(",") if k and k != "-"],
+                     scheduler=params.get("scheduler", "fifo"))
     children = client.search_runs([experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent.info.run_id}'",
                                   max_results=10_000)
     rows = []
@@ -113,7 +119,9 @@ def load_rows(client, experiment_id: str, parent) -> tuple[SweepView, list[RunRo
             own_interval=(low, high) if low is not None and high is not None else None,
             iterations=final_step, budget=int(run.data.params.get("iterations", 0) or 0),
             wall_s=(end - run.info.start_time) / 1000, outcome=outcome,
-            peak_rss_mb=_number(run.data.metrics.get(PEAK_RSS)), history=history))
+            peak_rss_mb=_number(run.data.metrics.get(PEAK_RSS)), history=history,
+            final_hyperparameters={k[len(HP_PREFIX):]: v for k, v in run.data.metrics.items()
+                                   if k.startswith(HP_PREFIX)}))
     return view, sorted(rows, key=lambda r: r.name)
 
 

@@ -8,9 +8,10 @@ from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 from ray.rllib.evaluation.postprocessing import Postprocessing
 
 from algorithms.rl.actor_critic.connector import A2CTrainBatch
+from algorithms.rl.live import LiveSettings
 
 
-class A2CLearner(TorchLearner):
+class A2CLearner(LiveSettings, TorchLearner):
     def build(self) -> None:
         super().build()
         config = self.config
@@ -29,4 +30,4 @@ class A2CLearner(TorchLearner):
         self.metrics.log_dict({"policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy,
                                "value_mean": values.mean(), "advantage_mean": advantages.mean()},
                               key=module_id, window=1)
-        return policy_loss + config.vf_loss_coeff * value_loss - config.entropy_coeff * entropy
+        return policy_loss + config.vf_loss_coeff * value_loss - self.setting("entropy_coeff") * entropy

@@ -11,13 +11,14 @@ from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 from ray.rllib.core.learner.utils import update_target_network
 from ray.rllib.core.rl_module.apis.target_network_api import TargetNetworkAPI
 
+from algorithms.rl.live import LiveSettings
 from algorithms.rl.modules import Q_VALUES
 from algorithms.rl.targets import double_dqn_target, dqn_target
 
 COUNTERS = "dqn_counters"
 
 
-class DQNLearner(TorchLearner):
+class DQNLearner(LiveSettings, TorchLearner):
     def build(self) -> None:
         super().build()
         self.module.foreach_module(
@@ -46,11 +47,11 @@ class DQNLearner(TorchLearner):
         hard copy every `target_update_freq` steps."""
         result = super()._update(minibatch)
         self.gradient_steps += 1
-        config = self.config
-        if config.tau < 1.0 or self.gradient_steps - self.steps_at_last_sync >= config.target_update_freq:
+        tau = self.setting("tau")
+        if tau < 1.0 or self.gradient_steps - self.steps_at_last_sync >= self.setting("target_update_freq"):
             for module in self.module._rl_modules.values():
                 for main, target in module.unwrapped().get_target_network_pairs():
-                    update_target_network(main_net=main, target_net=target, tau=config.tau)
+                    update_target_network(main_net=main, target_net=target, tau=tau)
             self.steps_at_last_sync = self.gradient_steps
             self.metrics.log_value("target_updates", 1, reduce="sum")
         return result

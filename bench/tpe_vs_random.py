@@ -1,0 +1,110 @@
+"""Benchmark (not a test): how many trials does TPE (`method: bayes`) need to reach what random search finds?
+
+Runs one continuous search space (bench/spaces/tpe_diffusion.yaml: lr over five decades and EMA decay of a
+short DDPM run, fixed seed) through `python -m orchestration.sweep` as a user would, with `method: random`
+and with `method: bayes`, 2 trials at a time, each with `--search-seed R` for R in 0 .. repeats-1.
+
+For every repeat R: the target is random search's final best (over its whole trial budget); random needs
+as many trials as the position of its best trial, TPE as many as the position of its first trial at least
+as good as the target (in the order the searcher proposed them), or "not reached" within the budget.
+The result is the median over repeats of each, and whether TPE needs at most half of random's.
+
+    python bench/tpe_vs_random.py                 # 3 repeats x 2 methods x 20 trials, about 25 min on 2 cores
+    python bench/tpe_vs_random.py --repeats 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import yaml
+from common import ROOT, median, run_sweep, write_result
+
+
+def trials_in_order(space: Path, experiment_dir: Path) -> list[dict]:
+    """Each trial's swept values and final metric, in the order the searcher proposed them (Tune numbers its
+    trials as it creates them)."""
+    from ray.tune import ExperimentAnalysis
+
+    from orchestration.search_space import load_sweep
+
+    spec = load_sweep(str(space))
+    trials = sorted(ExperimentAnalysis(str(experiment_dir)).trials, key=lambda t: int(t.trial_id.split("_")[-1]))
+    return [{**{k: trial.config[k] for k in spec.swept_keys},
+             spec.metric: (trial.last_result or {}).get(spec.metric)} for trial in trials]
+
+
+def trials_to_reach(values: list[float | None], target: float, minimize: bool) -> int | None:
+    """1-based position of the first value at least as good as target; None if none is."""
+    for position, value in enumerate(values, start=1):
+        if value is not None and (value <= target if minimize else value >= target):
+            return position
+    return None
+
+
+def best_so_far(values: list[float | None], minimize: bool) -> list[float | None]:
+    out, best = [], None
+    for value in values:
+        if value is not None and (best is None or (value < best if minimize else value > best)):
+            best = value
+        out.append(best)
+    return out
+
+
+def compare(random_values: list, tpe_values: list, minimize: bool) -> dict:
+    pick = min if minimize else max
+    target = pick(v for v in random_values if v is not None)
+    return {"target": target, "random_trials": trials_to_reach(random_values, target, minimize),
+            "tpe_trials": trials_to_reach(tpe_values, target, minimize),
+            "random_best": target, "tpe_best": pick(v for v in tpe_values if v is not None),
+            "random_best_so_far": best_so_far(random_values, minimize),
+            "tpe_best_so_far": best_so_far(tpe_values, minimize)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--space", default=str(ROOT / "bench" / "spaces" / "tpe_diffusion.yaml"))
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--max-concurrent", type=int, default=2)
+    args = parser.parse_args()
+
+    raw = yaml.safe_load(Path(args.space).read_text())
+    minimize = raw["metric"]["goal"] == "minimize"
+    metric = raw["metric"]["name"]
+    repeats = []
+    with tempfile.TemporaryDirectory(prefix="bench-tpe-") as tmp:
+        tmp = Path(tmp)
+        for repeat in range(args.repeats):
+            runs = {}
+            for method in ("random", "bayes"):
+                space = tmp / f"{method}.yaml"
+                space.write_text(yaml.safe_dump({**raw, "method": method}, sort_keys=False))
+                name = f"{method}-{repeat}"
+                wall, experiment_dir = run_sweep(space, tmp / name, name, "--search-seed", str(repeat),
+                                                 "--max-concurrent", str(args.max_concurrent))
+                runs[method] = {"wall_s": round(wall, 1), "trials": trials_in_order(space, experiment_dir)}
+            result = compare([t[metric] for t in runs["random"]["trials"]],
+                             [t[metric] for t in runs["bayes"]["trials"]], minimize)
+            repeats.append({"search_seed": repeat, **result, "random_wall_s": runs["random"]["wall_s"],
+                            "tpe_wall_s": runs["bayes"]["wall_s"], "random": runs["random"]["trials"],
+                            "tpe": runs["bayes"]["trials"]})
+            print(f"repeat {repeat}: target {result['target']:.4g}; random needs {result['random_trials']}, "
+                  f"TPE {result['tpe_trials']} of {raw['num_samples']}", flush=True)
+
+    budget = raw["num_samples"]
+    # a TPE run that never reaches the target counts as budget + 1 trials: more than it had
+    tpe_needed = [r["tpe_trials"] or budget + 1 for r in repeats]
+    random_needed = [r["random_trials"] for r in repeats]
+    write_result("tpe_vs_random", {
+        "space": str(Path(args.space).resolve().relative_to(ROOT)), "metric": metric,
+        "mode": "min" if minimize else "max", "budget": budget, "max_concurrent": args.max_concurrent,
+        "repeats": repeats,
+        "median_random_trials": median(random_needed), "median_tpe_trials": median(tpe_needed),
+        "tpe_reached": sum(r["tpe_trials"] is not None for r in repeats),
+        "target_met": median(tpe_needed) <= median(random_needed) / 2})
+
+
+if __name__ == "__main__":
+    main()
