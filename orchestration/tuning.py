@@ -84,7 +84,7 @@ def build_scheduler(spec: SweepSpec):
     return tune.schedulers.FIFOScheduler()
 
 
-def build_search_alg(spec: SweepSpec, seed: int | None = None):
+def build_search_alg(spec: SweepSpec, seed: int | None = None, max_concurrent: int | None = None):
     """Under ASHA, grid trials start in a seeded random order instead of Tune's nested-loop order.
 
     Asynchronous successive halving promotes a trial when it is in the top 1/reduction_factor of the
@@ -99,10 +99,13 @@ def build_search_alg(spec: SweepSpec, seed: int | None = None):
     and compares configurations on finished seeds only.
 
     `seed` (--search-seed) makes the searcher's draws repeatable: TPE's sampler, the random method's
-    values, the orders above. Without it, random search draws from Tune's unseeded generator."""
+    values, the orders above. Without it, random search draws from Tune's unseeded generator.
+
+    `max_concurrent` (--max-concurrent) goes into our own variant generators: Tune applies
+    max_concurrent_trials only to the generator it makes itself or to a Searcher such as TPE."""
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    draws_seed = seed
+    draws_seed, limit = seed, max_concurrent or 0  # 0: no limit
     seed = 0 if seed is None else seed
     if spec.method == "bayes":
         return tpe_search(spec, seed)
@@ -111,12 +114,12 @@ def build_search_alg(spec: SweepSpec, seed: int | None = None):
         configs = spec.configurations(sample_seed=seed)
         if asha:
             random.Random(seed).shuffle(configs)
-        return BasicVariantGenerator(points_to_evaluate=replicate(configs, spec.seed_values()))
+        return BasicVariantGenerator(points_to_evaluate=replicate(configs, spec.seed_values()), max_concurrent=limit)
     points = spec.grid_points()
     if not asha or spec.method != "grid" or not points[0]:  # {}: nothing is listed
-        return None if draws_seed is None else BasicVariantGenerator(random_state=draws_seed)
+        return None if draws_seed is None else BasicVariantGenerator(random_state=draws_seed, max_concurrent=limit)
     random.Random(seed).shuffle(points)
-    return BasicVariantGenerator(points_to_evaluate=points)
+    return BasicVariantGenerator(points_to_evaluate=points, max_concurrent=limit)
 
 
 def startup_trials(num_samples: int) -> int:
@@ -197,13 +200,17 @@ def build_tuner(spec: SweepSpec, context: TrackingContext, options: TuneOptions,
         # and verdict); this run's own take their place
         tuner._local_tuner.get_run_config().callbacks = list(options.callbacks)
         return tuner
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    search = build_search_alg(spec, options.search_seed, options.max_concurrent)
+    # ours carries the limit already (Tune would only warn that it ignores max_concurrent_trials)
+    max_concurrent = None if isinstance(search, BasicVariantGenerator) else options.max_concurrent
     return tune.Tuner(
         trainable,
         param_space=spec.param_space(),
         tune_config=tune.TuneConfig(
-            metric=spec.metric, mode=spec.mode, num_samples=spec.num_samples,
-            search_alg=build_search_alg(spec, options.search_seed),
-            scheduler=build_scheduler(spec), max_concurrent_trials=options.max_concurrent,
+            metric=spec.metric, mode=spec.mode, num_samples=spec.num_samples, search_alg=search,
+            scheduler=build_scheduler(spec), max_concurrent_trials=max_concurrent,
             reuse_actors=options.reuse_actors,
             trial_name_creator=TrialNamer(spec.swept_keys), trial_dirname_creator=trial_dirname),
         run_config=tune.RunConfig(

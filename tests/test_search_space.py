@@ -339,5 +339,6 @@ def test_search_seed_repeats_random_draws_and_only_then(tmp_path):
         return [config["lr"] for config in expand(spec, seed)]
 
     assert build_search_alg(spec, None) is None, "unseeded: Tune's own generator, as before"
+    assert build_search_alg(spec, 1, max_concurrent=3).max_concurrent == 3, "Tune would ignore --max-concurrent"
     assert draws(1) == draws(1) and draws(1) != draws(2)
     assert all(1e-4 <= lr <= 1e-2 for lr in draws(1))

@@ -336,6 +336,7 @@ def test_asha_with_seeds_compares_configurations_on_finished_seeds(tmp_path, mlf
         history = client.get_metric_history(run.info.run_id, "train/loss")
         finals.setdefault(run.data.params["lr"], {})[run.data.params["seed"]] = (len(history), history[-1].value)
     assert {lr: len(by_seed) for lr, by_seed in finals.items()} == {"0.003": 2, "1e-07": 2}
+    assert len({run.data.tags["pid"] for run in runs}) == 1, "--max-concurrent 1: one trial at a time, one worker"
     assert all(n == 4 for n, _ in finals["0.003"].values())
     finished_bad = [final for n, final in finals["1e-07"].values() if n == 4]
     assert len(finished_bad) < 2, f"ASHA stopped no seed of lr 1e-7: {finals}"
