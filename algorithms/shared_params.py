@@ -1,4 +1,4 @@
-"""Parameter specs every image family shares (data set selection and seed)."""
+"""Parameter specs every image family shares (data set selection, seed and device)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ DATA_PARAMS = {
     "image_size": Int(32, "side length for dataset=folder", low=4),
     "channels": Choice(3, "1 (grey) or 3 (RGB) for dataset=folder", choices=(1, 3)),
     "seed": Int(0, low=0),
+    "device": Choice("auto", "auto: CUDA when torch sees a GPU (the one Ray gave the trial), else CPU; cpu or cuda "
+                             "to force one", choices=("auto", "cpu", "cuda")),
 }
 
 

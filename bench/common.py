@@ -41,7 +41,10 @@ def git_commit() -> str:
     import subprocess
 
     def git(*args):
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        except OSError:  # no git where it ran (a bare GPU node)
+            return ""
 
     commit = git("rev-parse", "--short=12", "HEAD") or "unknown"
     changed = git("status", "--porcelain", "--untracked-files=no", "--", "algorithms", "orchestration", "bench/*.py")

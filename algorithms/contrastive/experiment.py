@@ -26,7 +26,7 @@ from algorithms.plots import embedding_plot, line_plot, save_image_grid
 class ContrastiveExperiment:
     def __init__(self, config: dict):
         self.config = config
-        self.device = select_device()
+        self.device = select_device(config["device"])
         torch.manual_seed(config["seed"])
         data = load_dataset(config["dataset"], data_dir=config["data_dir"], folder=config.get("folder"),
                             image_size=config["image_size"], channels=config["channels"])
@@ -99,7 +99,7 @@ class ContrastiveExperiment:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step_count, self.history = state["step"], state["history"]
-        torch.set_rng_state(state["rng"])
+        torch.set_rng_state(state["rng"].cpu())  # map_location moved it with everything else
 
     def hyperparameters(self) -> dict:
         group = self.optimizer.param_groups[0]

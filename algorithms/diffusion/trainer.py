@@ -25,7 +25,7 @@ class DiffusionTrainer:
 
     def __init__(self, config: dict, data: ImageData | None = None, device: torch.device | None = None):
         self.config = config
-        self.device = device or select_device()
+        self.device = device or select_device(config.get("device", "auto"))
         torch.manual_seed(config["seed"])
         self.data = data if data is not None else build_data(config)
         self.images = self.data.images.to(self.device)
@@ -99,7 +99,7 @@ class DiffusionTrainer:
         self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step = state["step"]
-        self.generator.set_state(state["generator"])
+        self.generator.set_state(state["generator"].cpu())  # a generator's state is a CPU tensor on any device
 
     def save(self, path: Path) -> None:
         torch.save(self.state_dict(), path)
