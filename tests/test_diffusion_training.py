@@ -64,6 +64,23 @@ def test_same_seed_reproduces_and_checkpoint_resumes(tmp_path, digits):
     assert restored.train(5)["train/loss"] == pytest.approx(expected, rel=1e-6)
 
 
+def test_a_checkpoint_from_a_gpu_trial_resumes_on_a_cpu_node(tmp_path, digits):
+    """A CUDA generator's state (16 bytes) cannot seed a CPU generator; found on an H100 by bench/gpu.py.
+    The weights and step carry over; the data order is reseeded from the seed and the step."""
+    cfg = config(tmp_path, base_channels=8)
+    trainer = DiffusionTrainer(cfg, data=digits)
+    trainer.train(3)
+    state = trainer.state_dict()
+    state.update(generator=torch.zeros(16, dtype=torch.uint8), generator_device="cuda")  # as a GPU trial saves it
+    torch.save(state, tmp_path / "gpu.pt")
+    resumed = [DiffusionTrainer(cfg, data=digits) for _ in range(2)]
+    for other in resumed:
+        other.load(tmp_path / "gpu.pt")
+    assert resumed[0].step == 3
+    assert all(torch.equal(p, q) for p, q in zip(resumed[0].model.parameters(), trainer.model.parameters()))
+    assert resumed[0].train(2)["train/loss"] == resumed[1].train(2)["train/loss"], "reseeded the same way"
+
+
 @pytest.mark.parametrize("prediction,weighting", [("x0", "uniform"), ("v", "min_snr")])
 def test_other_targets_and_weightings_train(tmp_path, digits, prediction, weighting):
     trainer = DiffusionTrainer(config(tmp_path, prediction=prediction, loss_weighting=weighting,

@@ -46,8 +46,9 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)), as in Heusel et al. 2017."""
     diff = mu1 - mu2
     with warnings.catch_warnings():  # singular products are handled just below
-        warnings.simplefilter("ignore", linalg.LinAlgWarning)
-        covmean, _ = linalg.sqrtm(sigma1 @ sigma2, disp=False)
+        warnings.simplefilter("ignore")  # LinAlgWarning, and newer SciPy's deprecation of `disp`
+        # without `disp`: SciPy >= 1.18 removed it (and returns only the root); older ones return the root too
+        covmean = linalg.sqrtm(sigma1 @ sigma2)
     if not np.isfinite(covmean).all():
         offset = np.eye(sigma1.shape[0]) * 1e-6
         covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))

@@ -92,14 +92,18 @@ class DiffusionTrainer:
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "ema": self.ema.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "step": self.step,
-                "generator": self.generator.get_state()}
+                "generator": self.generator.get_state(), "generator_device": self.generator.device.type}
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step = state["step"]
-        self.generator.set_state(state["generator"].cpu())  # a generator's state is a CPU tensor on any device
+        saved_on = state.get("generator_device", "cpu")
+        if saved_on == self.generator.device.type:  # its state is a CPU tensor whatever the device
+            self.generator.set_state(state["generator"].cpu())
+        else:  # a CUDA generator's state means nothing to a CPU one (a GPU trial resumed on a CPU node)
+            self.generator.manual_seed(self.config["seed"] * 1_000_003 + self.step)
 
     def save(self, path: Path) -> None:
         torch.save(self.state_dict(), path)
