@@ -62,6 +62,12 @@ def write_result(name: str, result: dict) -> Path:
     return path
 
 
+def shown_path(path: str | Path) -> str:
+    """A path relative to the repository when it is inside it (results name their inputs portably)."""
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
@@ -74,14 +80,20 @@ def sweep_command(space: Path | str, workdir: Path, *extra: str) -> list[str]:
             "--tracking-uri", f"sqlite:///{workdir / 'mlflow.db'}", *extra]
 
 
-def run_sweep(space: Path | str, workdir: Path, name: str, *extra: str) -> tuple[float, Path]:
-    """Run a sweep to the end; returns its wall time and the Tune experiment directory."""
+def run_sweep(space: Path | str, workdir: Path, name: str, *extra: str,
+              allow_failed_trials: bool = False) -> tuple[float, Path]:
+    """Run a sweep to the end; returns its wall time and the Tune experiment directory.
+    `allow_failed_trials`: exit 1 (some trials failed, e.g. a diverging learning rate) is a result too."""
     import subprocess
+
+    from orchestration.errors import EXIT_TRIALS_FAILED
 
     cmd = sweep_command(space, workdir, "--name", name, *extra)
     print("$", " ".join(cmd), flush=True)
     start = time.perf_counter()
-    subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    done = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)
+    if done.returncode and not (allow_failed_trials and done.returncode == EXIT_TRIALS_FAILED):
+        raise subprocess.CalledProcessError(done.returncode, cmd)
     return time.perf_counter() - start, workdir / "ray_results" / name
 
 

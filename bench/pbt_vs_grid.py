@@ -20,12 +20,11 @@ Target: PBT at least as good as the grid's best configuration.
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import yaml
-from common import ROOT, run_sweep, write_result
+from common import ROOT, shown_path, run_sweep, write_result
 
 GRID_POINTS = {"lr": 4, "entropy_coeff": 2}  # 8 configurations, the population's size
 
@@ -64,10 +63,21 @@ def interval_dict(values: list[float]) -> dict:
     return {"values": values, "mean": float(np.mean(values)), "ci": [ci.low, ci.high] if ci else None}
 
 
+def sweep_once(space: Path, workdir: Path, name: str, *extra: str) -> float:
+    """Run the sweep unless workdir holds a finished one (an interrupted benchmark continues); its wall time."""
+    done = workdir / "wall_s.txt"
+    if not done.exists():
+        wall, _ = run_sweep(space, workdir, name, *extra)
+        done.write_text(f"{wall:.1f}")
+    return float(done.read_text())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--space", default=str(ROOT / "search_spaces" / "pbt_rl.yaml"))
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workdir", default="/tmp/bench-pbt-vs-grid",
+                        help="sweeps kept here; finished ones are reused when the benchmark is run again")
     args = parser.parse_args()
 
     from orchestration.aggregate import paired_difference
@@ -75,23 +85,23 @@ def main() -> None:
     pbt = yaml.safe_load(Path(args.space).read_text())
     population, iterations = pbt["num_samples"], pbt["parameters"]["iterations"]["value"]
     assert np.prod(list(GRID_POINTS.values())) == population, "equal compute needs a grid as large as the population"
-    with tempfile.TemporaryDirectory(prefix="bench-pbt-") as tmp:
-        tmp = Path(tmp)
-        grid_file = tmp / "grid.yaml"
-        grid_file.write_text(yaml.safe_dump(grid_space(pbt, args.repeats), sort_keys=False))
-        grid_wall, _ = run_sweep(grid_file, tmp / "grid", "grid")
-        grid = results_of(tmp / "grid")
-        pbt_best, pbt_walls, pbt_runs = {}, [], []
-        for repeat in range(args.repeats):
-            wall, _ = run_sweep(Path(args.space), tmp / f"pbt-{repeat}", f"pbt-{repeat}", "--search-seed", str(repeat),
-                                "--set", f"seed={repeat}")
-            rows = [r for r in results_of(tmp / f"pbt-{repeat}").rows if r.scored]
-            best = max(rows, key=lambda r: r.final)
-            pbt_best[repeat], pbt_walls.append(round(wall, 1))
-            pbt_runs.append({"repeat": repeat, "best_trial": best.name, "best": best.final,
-                             "ended_at": best.final_hyperparameters,
-                             "population": sorted(r.final for r in rows)})
-            print(f"PBT repeat {repeat}: best {best.final:.4g} ({best.name})", flush=True)
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    grid_file = workdir / "grid.yaml"
+    grid_file.write_text(yaml.safe_dump(grid_space(pbt, args.repeats), sort_keys=False))
+    grid_wall = sweep_once(grid_file, workdir / "grid", "grid")
+    grid = results_of(workdir / "grid")
+    pbt_best, pbt_walls, pbt_runs = {}, [], []
+    for repeat in range(args.repeats):
+        wall = sweep_once(Path(args.space), workdir / f"pbt-{repeat}", f"pbt-{repeat}", "--search-seed", str(repeat),
+                          "--set", f"seed={repeat}")
+        rows = [r for r in results_of(workdir / f"pbt-{repeat}").rows if r.scored]
+        best = max(rows, key=lambda r: r.final)
+        pbt_best[repeat] = best.final
+        pbt_walls.append(round(wall, 1))
+        pbt_runs.append({"repeat": repeat, "best_trial": best.name, "best": best.final,
+                         "ended_at": best.final_hyperparameters, "population": sorted(r.final for r in rows)})
+        print(f"PBT repeat {repeat}: best {best.final:.4g} ({best.name})", flush=True)
 
     best_config = grid.best
     per_seed_best = {seed: max(c.scores[seed] for c in grid.configs if seed in c.scores)
@@ -99,7 +109,7 @@ def main() -> None:
     difference = paired_difference(pbt_best, per_seed_best)
     pbt_summary = interval_dict([pbt_best[r] for r in range(args.repeats)])
     write_result("pbt_vs_grid", {
-        "space": str(Path(args.space).resolve().relative_to(ROOT)), "metric": grid.view.metric,
+        "space": shown_path(args.space), "metric": grid.view.metric,
         "repeats": args.repeats, "population": population, "iterations": iterations,
         "trial_iterations_each": args.repeats * population * iterations,
         "grid": {"wall_s": round(grid_wall, 1), "values": {k: v["values"] for k, v in

@@ -16,24 +16,32 @@ The result is the median over repeats of each, and whether TPE needs at most hal
 from __future__ import annotations
 
 import argparse
-import tempfile
+import json
+import math
 from pathlib import Path
 
 import yaml
-from common import ROOT, median, run_sweep, write_result
+from common import ROOT, shown_path, median, run_sweep, write_result
 
 
-def trials_in_order(space: Path, experiment_dir: Path) -> list[dict]:
-    """Each trial's swept values and final metric, in the order the searcher proposed them (Tune numbers its
-    trials as it creates them)."""
-    from ray.tune import ExperimentAnalysis
+def trials_in_order(workdir: Path, metric: str, keys: list[str]) -> list[dict]:
+    """Each trial's values and final metric (None if it failed), in the order the trials started, which is
+    the order the searcher proposed them (Tune's ids for a Searcher's trials carry no order; MLflow's
+    start times do)."""
+    from mlflow.tracking import MlflowClient
 
-    from orchestration.search_space import load_sweep
+    from orchestration.tracking import TRIAL_TAG
 
-    spec = load_sweep(str(space))
-    trials = sorted(ExperimentAnalysis(str(experiment_dir)).trials, key=lambda t: int(t.trial_id.split("_")[-1]))
-    return [{**{k: trial.config[k] for k in spec.swept_keys},
-             spec.metric: (trial.last_result or {}).get(spec.metric)} for trial in trials]
+    client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    experiment = client.search_experiments(filter_string="name != 'Default'")[0]
+    runs = client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TRIAL_TAG}` != ''",
+                              order_by=["attributes.start_time ASC"], max_results=10_000)
+    out = []
+    for run in runs:
+        value = run.data.metrics.get(metric) if run.info.status == "FINISHED" else None
+        out.append({**{k: float(run.data.params[k]) for k in keys},
+                    metric: None if value is None or math.isnan(value) else value})
+    return out
 
 
 def trials_to_reach(values: list[float | None], target: float, minimize: bool) -> int | None:
@@ -63,42 +71,58 @@ def compare(random_values: list, tpe_values: list, minimize: bool) -> dict:
             "tpe_best_so_far": best_so_far(tpe_values, minimize)}
 
 
+def search(raw: dict, method: str, repeat: int, workdir: Path, max_concurrent: int, metric: str) -> dict:
+    """One sweep with `method` and --search-seed `repeat`, kept in workdir: a finished one is read back
+    instead of run again, so an interrupted benchmark continues where it stopped."""
+    name = f"{method}-{repeat}"
+    done = workdir / name / "done.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    space = workdir / f"{method}.yaml"
+    space.parent.mkdir(parents=True, exist_ok=True)
+    space.write_text(yaml.safe_dump({**raw, "method": method}, sort_keys=False))
+    wall, _ = run_sweep(space, workdir / name, name, "--search-seed", str(repeat), "--max-concurrent",
+                        str(max_concurrent), allow_failed_trials=True)
+    result = {"wall_s": round(wall, 1), "trials": trials_in_order(workdir / name, metric, swept(raw))}
+    done.write_text(json.dumps(result))
+    return result
+
+
+def swept(raw: dict) -> list[str]:
+    return [k for k, entry in raw["parameters"].items() if "value" not in entry]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--space", default=str(ROOT / "bench" / "spaces" / "tpe_diffusion.yaml"))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--max-concurrent", type=int, default=2)
+    parser.add_argument("--workdir", default="/tmp/bench-tpe-vs-random",
+                        help="sweeps kept here; finished ones are reused when the benchmark is run again")
     args = parser.parse_args()
 
     raw = yaml.safe_load(Path(args.space).read_text())
     minimize = raw["metric"]["goal"] == "minimize"
     metric = raw["metric"]["name"]
-    repeats = []
-    with tempfile.TemporaryDirectory(prefix="bench-tpe-") as tmp:
-        tmp = Path(tmp)
-        for repeat in range(args.repeats):
-            runs = {}
-            for method in ("random", "bayes"):
-                space = tmp / f"{method}.yaml"
-                space.write_text(yaml.safe_dump({**raw, "method": method}, sort_keys=False))
-                name = f"{method}-{repeat}"
-                wall, experiment_dir = run_sweep(space, tmp / name, name, "--search-seed", str(repeat),
-                                                 "--max-concurrent", str(args.max_concurrent))
-                runs[method] = {"wall_s": round(wall, 1), "trials": trials_in_order(space, experiment_dir)}
-            result = compare([t[metric] for t in runs["random"]["trials"]],
-                             [t[metric] for t in runs["bayes"]["trials"]], minimize)
-            repeats.append({"search_seed": repeat, **result, "random_wall_s": runs["random"]["wall_s"],
-                            "tpe_wall_s": runs["bayes"]["wall_s"], "random": runs["random"]["trials"],
-                            "tpe": runs["bayes"]["trials"]})
-            print(f"repeat {repeat}: target {result['target']:.4g}; random needs {result['random_trials']}, "
-                  f"TPE {result['tpe_trials']} of {raw['num_samples']}", flush=True)
+    repeats, workdir = [], Path(args.workdir)
+    for repeat in range(args.repeats):
+        runs = {}
+        for method in ("random", "bayes"):
+            runs[method] = search(raw, method, repeat, workdir, args.max_concurrent, metric)
+        result = compare([t[metric] for t in runs["random"]["trials"]],
+                         [t[metric] for t in runs["bayes"]["trials"]], minimize)
+        repeats.append({"search_seed": repeat, **result, "random_wall_s": runs["random"]["wall_s"],
+                        "tpe_wall_s": runs["bayes"]["wall_s"], "random": runs["random"]["trials"],
+                        "tpe": runs["bayes"]["trials"]})
+        print(f"repeat {repeat}: target {result['target']:.4g}; random needs {result['random_trials']}, "
+              f"TPE {result['tpe_trials']} of {raw['num_samples']}", flush=True)
 
     budget = raw["num_samples"]
     # a TPE run that never reaches the target counts as budget + 1 trials: more than it had
     tpe_needed = [r["tpe_trials"] or budget + 1 for r in repeats]
     random_needed = [r["random_trials"] for r in repeats]
     write_result("tpe_vs_random", {
-        "space": str(Path(args.space).resolve().relative_to(ROOT)), "metric": metric,
+        "space": shown_path(args.space), "metric": metric,
         "mode": "min" if minimize else "max", "budget": budget, "max_concurrent": args.max_concurrent,
         "repeats": repeats,
         "median_random_trials": median(random_needed), "median_tpe_trials": median(tpe_needed),

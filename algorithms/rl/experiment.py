@@ -47,7 +47,8 @@ def build_config(config: dict):
                        min_time_s_per_iteration=0, metrics_num_episodes_for_smoothing=config["episode_return_window"])
             .evaluation(evaluation_duration=config["evaluation_episodes"], evaluation_duration_unit="episodes",
                         evaluation_epsilon=config["evaluation_epsilon"])
-            .debugging(seed=config["seed"]))
+            # the sweep records system metrics itself; RLlib's own monitor only warns that GPUtil is missing
+            .debugging(seed=config["seed"], log_sys_usage=False))
 
 
 def _gpus() -> float:
