@@ -213,13 +213,98 @@ def memory_section() -> list[str]:
             ""]
 
 
+def tpe_section() -> list[str]:
+    result = load("tpe_vs_random")
+    title = "## TPE (`method: bayes`) vs random search: trials to reach random search's best"
+    if result is None:
+        return [title, "", "Not run yet: `python bench/tpe_vs_random.py`.", ""]
+    budget, sign = result["budget"], "lowest" if result["mode"] == "min" else "highest"
+
+    def needed(n):
+        return str(n) if n is not None else f"not reached (> {budget})"
+
+    rows = [[r["search_seed"], f"{r['target']:.4g}", r["random_trials"], needed(r["tpe_trials"]),
+             f"{r['tpe_best']:.4g}", f"{r['random_wall_s']:.0f} / {r['tpe_wall_s']:.0f}"] for r in result["repeats"]]
+    return [title, "", ran(result), "",
+            (f"`{result['space']}`: {budget} trials per search, {result['max_concurrent']} at a time, each repeat "
+             f"with its own `--search-seed`. The target of a repeat is the {sign} {result['metric']} random search "
+             "found in its whole budget; a search needs as many trials as the position (in start order) of its "
+             "first trial at least that good. Every trial has the same seed, so a configuration's score is a "
+             "deterministic function of its values and the searchers differ only in where they look."), "",
+            table(["search seed", f"target ({result['metric']})", "random needs", "TPE needs", "TPE's best",
+                   "wall s (random / TPE)"], rows), "",
+            (f"- Median trials to the target: random **{result['median_random_trials']:g}**, TPE "
+             f"**{result['median_tpe_trials']:g}** (a TPE run that never reaches it counts as {budget + 1}); TPE "
+             f"reached it in {result['tpe_reached']} of {len(result['repeats'])} repeats."),
+            (f"- Target (TPE needs at most half of random's trials): "
+             f"{'**met**' if result['target_met'] else '**missed**'}. With {len(result['repeats'])} repeats this "
+             "is a small sample: the per-repeat rows are the evidence."), ""]
+
+
+def pbt_section() -> list[str]:
+    result = load("pbt_vs_grid")
+    title = "## PBT vs the best fixed configuration of a grid, at equal training compute"
+    if result is None:
+        return [title, "", "Not run yet: `python bench/pbt_vs_grid.py`.", ""]
+    g, p, n = result["grid"], result["pbt"], result["repeats"]
+
+    def mean_ci(summary):
+        ci = summary["ci"]
+        return f"{summary['mean']:.4g}" + (f" [{ci[0]:.4g}, {ci[1]:.4g}]" if ci else "")
+
+    values = ", ".join(f"{k} in {v}" for k, v in g["values"].items())
+    rows = [[f"grid's best configuration ({g['best_config']})", mean_ci(g["best"]),
+             ", ".join(f"{v:.4g}" for v in g["best"]["values"])],
+            ["grid: best fixed configuration of each seed", "-",
+             ", ".join(f"{v:.4g}" for v in g["best_of_population_per_seed"].values())],
+            ["PBT: best trial of each repeat", mean_ci(p["best_per_repeat"]),
+             ", ".join(f"{v:.4g}" for v in p["best_per_repeat"]["values"])]]
+    difference = result["paired_difference_vs_best_of_grid_seed"]
+    return [title, "", ran(result), "",
+            (f"PBT: `{result['space']}` ({result['population']} trials, {result['iterations']} iterations each), "
+             f"repeated {n} times with `--search-seed r --set seed=r`. Grid: the same ranges as "
+             f"{len(g['configs'])} fixed configurations ({values}), the same iterations, seeds 0-{n - 1}. Each side "
+             f"trains {result['trial_iterations_each']} trial iterations. Intervals: 95% Student t over the "
+             f"{n} seeds or repeats, as the sweeps report them."), "",
+            table([f"{result['metric']}", "mean [95% CI]", "per seed / repeat"], rows), "",
+            (f"- Like for like (per seed, the best of {result['population']} trials on each side), PBT minus grid: "
+             + (f"95% paired t interval [{difference[0]:.4g}, {difference[1]:.4g}]." if difference else "-")),
+            (f"- Target (PBT at least as good as the grid's best configuration, by mean): "
+             f"{'**met**' if result['target_met'] else '**missed**'}."),
+            (f"- Wall time: grid {g['wall_s']:.0f} s; PBT {', '.join(f'{w:.0f}' for w in p['wall_s'])} s."), ""]
+
+
+def gpu_section() -> list[str]:
+    title = "## Trials per GPU (`bench/gpu.py`)"
+    results = [json.loads(path.read_text()) for path in sorted(RESULTS.glob("gpu_*.json"))]
+    if not results:
+        return [title, "", "Not run yet: `python bench/gpu.py` on a machine with a CUDA GPU.", ""]
+    lines = [title, ""]
+    for result in results:
+        lines += [f"### {result['device']}", "", ran(result), "",
+                  (f"k trial processes share the GPU, each building its family's Experiment as a sweep trial does "
+                   f"(1 CPU thread, default values on digits) and running {result['iterations']} timed iterations "
+                   "(training steps and the family's evaluation) after one untimed one. Utilisation: NVML's "
+                   "percentage of time a kernel ran, sampled every 0.2 s."), ""]
+        for family, r in result["families"].items():
+            rows = [[row["trials"], row["train_images_per_s_per_trial"], row["train_images_per_s_total"],
+                     row["trial_iterations_per_min"], f"{row['gpu_util_mean']} / {row['gpu_util_max']}",
+                     row["gpu_memory_peak_mb"]] for row in r["packing"]]
+            checks = "; ".join(f"{device}: {outcome}" for device, outcome in r["checkpoint_restore"].items())
+            lines += [f"**{family}** (checkpoint written on the GPU, restored on {checks})", "",
+                      table(["trials on the GPU", "train images/s per trial", "train images/s in all",
+                             "trial iterations/min in all", "GPU util % mean / max", "GPU memory MB"], rows), ""]
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
     output = parser.parse_args().output
     parts = ["# Benchmarks", "",
              ("Generated by `python bench/report.py` from `bench/results/*.json`; each section names the command "
-             "that produced it. `bash bench/run_all.sh` reruns everything (about two and a half hours on 2 cores). "
+             "that produced it. `bash bench/run_all.sh` reruns everything (about three and a half hours on 2 cores; "
+             "`bench/gpu.py` runs on its own, on a GPU). "
              "These are benchmarks, not tests: they take minutes to hours and their numbers depend on the machine."),
              "", "## Deep RL on CartPole-v1", "",
              ("Time to solve = until the mean return of the last 20 training episodes reaches 475, judged at every "
@@ -231,7 +316,7 @@ def main() -> None:
              *rl_section("rl_dqn", "ours_dqn", "rllib_dqn", "Our DQN vs RLlib's built-in DQN (matched settings)"),
              *rl_section("rl_a2c", "ours_a2c", "rllib_ppo", "Our A2C vs RLlib's PPO (its tuned CartPole settings)"),
              *scaling_section(), *diffusion_section(), *stability_section(), *overhead_section(), *asha_section(),
-             *memory_section()]
+             *memory_section(), *tpe_section(), *pbt_section(), *gpu_section()]
     output.write_text("\n".join(parts).rstrip() + "\n")
     print(f"wrote {output}")
 

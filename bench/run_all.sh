@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every benchmark, one after another (they must not share the CPUs), then BENCHMARKS.md.
-# About two and a half hours on 2 cores. Needs the project installed plus diffusers: pip install -e ".[bench]"
+# About three and a half hours on 2 cores (bench/gpu.py runs only where there is a GPU). Needs the project installed plus diffusers: pip install -e ".[bench]"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python bench/rl.py
@@ -9,4 +9,6 @@ python bench/sweep_overhead.py
 python bench/asha_vs_grid.py
 python bench/memory.py
 python bench/seed_stability.py
+python bench/tpe_vs_random.py
+python bench/pbt_vs_grid.py
 python bench/report.py
