@@ -57,9 +57,9 @@ def test_target_network_updates_once_per_gradient_step(tau, period):
         module = learner.module["default_policy"].unwrapped()
         step, trace = learner.gradient_step, []
 
-        def recorded(minibatch):
+        def recorded(minibatch, **kwargs):
             before = weights(module.target_q_net)
-            result = step(minibatch)
+            result = step(minibatch, **kwargs)
             trace.append((before, weights(module.q_net), weights(module.target_q_net)))
             return result
 
@@ -76,6 +76,42 @@ def test_target_network_updates_once_per_gradient_step(tau, period):
         assert learner.steps_at_last_sync == (len(trace) if tau < 1 else len(trace) // period * period)
     finally:
         algo.stop()
+
+
+@pytest.mark.parametrize("double_q,td_loss,grad_clip", [(False, "huber", 10.0), (True, "mse", 0.05)])
+def test_fused_gradient_steps_take_the_steps_of_rllibs_update_path(double_q, td_loss, grad_clip):
+    """Our DQN Learner's plain-torch gradient step against TorchLearner's own `_update` on the same fixed
+    minibatches from the same weights: the same online and target weights after every step, with gradient
+    clipping active (grad_clip 0.05) or not, for both targets and both losses."""
+    from ray.rllib.core.learner.torch.torch_learner import TorchLearner
+
+    from algorithms.rl.sampling import learner_batch
+
+    settings = config(algorithm="double_dqn" if double_q else "dqn", td_loss=td_loss, grad_clip=grad_clip,
+                      target_update_freq=3, learning_starts=64, rollout_steps=64)
+    algos = [build_config(settings).build_algo() for _ in range(2)]
+    try:
+        fused, reference = (algo.learner_group._learner for algo in algos)
+        algos[0].training_step()  # real transitions in the replay buffer
+        reference.set_state(fused.get_state())  # the same weights, target weights and optimiser state
+        arrays = algos[0].replay.sample(64 * 6)
+        tensors = fused._convert_batch_type(learner_batch(arrays))
+        tensors = {mid: dict(b) for mid, b in tensors.policy_batches.items()}
+        fused.gradient_steps = fused.steps_at_last_sync = reference.gradient_steps = reference.steps_at_last_sync = 0
+        for k in range(6):
+            minibatch = {mid: {key: value[64 * k:64 * (k + 1)] for key, value in b.items()}
+                         for mid, b in tensors.items()}
+            fused.gradient_step(minibatch)
+            TorchLearner._update(reference, minibatch)  # RLlib's path, then the same target-sync rule
+            reference.gradient_steps += 1
+            reference.sync_targets()
+            for name in ("q_net", "target_q_net"):
+                ours = getattr(fused.module["default_policy"].unwrapped(), name).parameters()
+                theirs = getattr(reference.module["default_policy"].unwrapped(), name).parameters()
+                assert all(torch.allclose(a, b, rtol=1e-5, atol=1e-7) for a, b in zip(ours, theirs)), (k, name)
+    finally:
+        for algo in algos:
+            algo.stop()
 
 
 def test_n_step_windows_from_real_fragments():
