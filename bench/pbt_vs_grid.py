@@ -115,7 +115,8 @@ def main() -> None:
         "grid": {"wall_s": round(grid_wall, 1), "values": {k: v["values"] for k, v in
                                                             grid_space(pbt, args.repeats)["parameters"].items()
                                                             if k in GRID_POINTS},
-                 "best_config": best_config.label(), "best": interval_dict(list(best_config.scores.values())),
+                 "best_config": best_config.label(),
+                 "best": interval_dict([best_config.scores[seed] for seed in sorted(best_config.scores)]),
                  "configs": [{"config": c.label(), "scores": c.scores, "mean": c.mean} for c in grid.configs],
                  "best_of_population_per_seed": per_seed_best},
         "pbt": {"wall_s": pbt_walls, "best_per_repeat": pbt_summary, "runs": pbt_runs},
