@@ -143,6 +143,7 @@ def main() -> None:
     if not torch.cuda.is_available():
         sys.exit("bench/gpu.py: no CUDA GPU is visible to torch: nothing to measure (run it on a GPU node)")
     device = torch.cuda.get_device_name(0)
+    slug = "".join(c if c.isalnum() else "_" for c in device.lower()).strip("_")
     results = {"device": device, "iterations": args.iterations, "configs": CONFIGS, "families": {}}
     for family_name in args.families:
         checks = checkpoint_round_trip(family_name)
@@ -152,8 +153,7 @@ def main() -> None:
             rows.append(pack(family_name, k, args.iterations))
             print(family_name, rows[-1], flush=True)
         results["families"][family_name] = {"checkpoint_restore": checks, "packing": rows}
-    slug = "".join(c if c.isalnum() else "_" for c in device.lower()).strip("_")
-    write_result(f"gpu_{slug}", results)
+        write_result(f"gpu_{slug}", results)  # after each family, so a run cut short keeps what it measured
 
 
 if __name__ == "__main__":
