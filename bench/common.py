@@ -37,8 +37,12 @@ def command() -> str:
 
 
 def git_commit() -> str:
-    """The commit the benchmark ran at, with "+changes" when the measured code differed from it."""
+    """The commit the benchmark ran at, with "+changes" when the measured code differed from it.
+    $BENCH_GIT_COMMIT wins: a copy of the tree on another machine (a GPU node) may carry a stale .git."""
     import subprocess
+
+    if os.environ.get("BENCH_GIT_COMMIT"):
+        return os.environ["BENCH_GIT_COMMIT"]
 
     def git(*args):
         try:

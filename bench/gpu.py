@@ -12,6 +12,7 @@ Before that, a correctness check on the GPU: each family's checkpoint, written o
 GPU and on the CPU (a trial that resumes on another node).
 
     python bench/gpu.py                  # exits with one line when no CUDA GPU is visible
+    BENCH_GIT_COMMIT=$(git rev-parse --short=12 HEAD) python bench/gpu.py   # on a copy without the history
     python bench/gpu.py --trials 1 2 4 --iterations 2
 """
 

@@ -31,8 +31,9 @@ def verdict(value: float, target: float, higher_is_better: bool = True) -> str:
 def ran(result: dict) -> str:
     m = result["machine"]
     where = m["cuda"] or f"{m['cpus']} CPU cores, no GPU"
+    note = f" Commit {result['git_commit_note']}." if result.get("git_commit_note") else ""
     return (f"Command: `{result['command']}` at commit `{result['git_commit']}` "
-            f"({result['date']}; {where}, torch {m['torch']}).")
+            f"({result['date']}; {where}, torch {m['torch']}).{note}")
 
 
 def median_and_range(summary: dict, key: str, fmt: str) -> str:
