@@ -38,9 +38,11 @@ def trials_in_order(workdir: Path, metric: str, keys: list[str]) -> list[dict]:
                               order_by=["attributes.start_time ASC"], max_results=10_000)
     out = []
     for run in runs:
-        value = run.data.metrics.get(metric) if run.info.status == "FINISHED" else None
+        metrics = run.data.metrics if run.info.status == "FINISHED" else {}
+        value = metrics.get(metric)
         out.append({**{k: float(run.data.params[k]) for k in keys},
-                    metric: None if value is None or math.isnan(value) else value})
+                    metric: None if value is None or math.isnan(value) else value,
+                    "ci": [metrics.get(f"{metric}_ci_low"), metrics.get(f"{metric}_ci_high")]})
     return out
 
 
@@ -76,8 +78,8 @@ def search(raw: dict, method: str, repeat: int, workdir: Path, max_concurrent: i
     instead of run again, so an interrupted benchmark continues where it stopped."""
     name = f"{method}-{repeat}"
     done = workdir / name / "done.json"
-    if done.exists():
-        return json.loads(done.read_text())
+    if done.exists():  # the trials are read again from MLflow: cheap, and picks up what a newer version reads
+        return {**json.loads(done.read_text()), "trials": trials_in_order(workdir / name, metric, swept(raw))}
     space = workdir / f"{method}.yaml"
     space.parent.mkdir(parents=True, exist_ok=True)
     space.write_text(yaml.safe_dump({**raw, "method": method}, sort_keys=False))
@@ -111,6 +113,10 @@ def main() -> None:
             runs[method] = search(raw, method, repeat, workdir, args.max_concurrent, metric)
         result = compare([t[metric] for t in runs["random"]["trials"]],
                          [t[metric] for t in runs["bayes"]["trials"]], minimize)
+        random_best = next(t for t in runs["random"]["trials"] if t[metric] == result["target"])
+        low, high = random_best["ci"]
+        result["target_ci"] = random_best["ci"]
+        result["tpe_best_inside_target_ci"] = low is not None and low <= result["tpe_best"] <= high
         repeats.append({"search_seed": repeat, **result, "random_wall_s": runs["random"]["wall_s"],
                         "tpe_wall_s": runs["bayes"]["wall_s"], "random": runs["random"]["trials"],
                         "tpe": runs["bayes"]["trials"]})
@@ -127,6 +133,7 @@ def main() -> None:
         "repeats": repeats,
         "median_random_trials": median(random_needed), "median_tpe_trials": median(tpe_needed),
         "tpe_reached": sum(r["tpe_trials"] is not None for r in repeats),
+        "tpe_best_inside_target_ci": sum(r["tpe_best_inside_target_ci"] for r in repeats),
         "target_met": median(tpe_needed) <= median(random_needed) / 2})
 
 
