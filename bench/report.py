@@ -237,7 +237,7 @@ def tpe_section() -> list[str]:
             (f"- Median trials to the target: random **{result['median_random_trials']:g}**, TPE "
              f"**{result['median_tpe_trials']:g}** (a TPE run that never reaches it counts as {budget + 1}); TPE "
              f"reached it in {result['tpe_reached']} of {len(result['repeats'])} repeats."),
-            (f"- The target is one evaluation of one trial: random's best trial has a 95% evaluation interval of "
+            ("- The target is one evaluation of one trial: random's best trial has a 95% evaluation interval of "
              + "; ".join(f"[{r['target_ci'][0]:.4g}, {r['target_ci'][1]:.4g}]" for r in result["repeats"])
              + f" (repeat by repeat), and TPE's best lies inside it in {result['tpe_best_inside_target_ci']} of "
              f"{len(result['repeats'])} repeats: at this budget the two searches' best configurations are not "
