@@ -27,6 +27,7 @@ TUNE_EXPERIMENT_TAG = "sweep.tune_experiment"
 CONFIG_TAG = "sweep.config_id"  # the same on every replicate (seed) of one configuration
 STOPPED_EARLY_TAG = "sweep.stopped_early"
 EXPLOIT_TAG = "pbt.exploit"
+HP_PREFIX = "hp/"  # metric hp/<name>: the live value of a parameter PBT may change, one point per iteration
 SYSTEM_PREFIX = "system/"  # MLflow's system metrics: their steps count samples, not iterations
 MAX_PARAM_LENGTH = 6000
 # MLflow 3's UI opens an experiment without this tag on its GenAI overview; ours are model training

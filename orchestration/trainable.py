@@ -18,7 +18,7 @@ from ray import tune
 from orchestration.family import load_family
 from orchestration.fault_injection import inject_failure
 from orchestration.models import log_trial_model
-from orchestration.tracking import TrackingContext, TrialRun
+from orchestration.tracking import HP_PREFIX, TrackingContext, TrialRun
 
 LATEST_METRICS = "latest_metrics.json"
 CHECKPOINT_ORIGIN = "origin.json"  # whose checkpoint this is: PBT restores a trial from another's
@@ -131,7 +131,7 @@ class SweepTrainable(tune.Trainable):
         if not self.mutations:
             return {}
         live = self.experiment.hyperparameters()
-        return {f"hp/{k}": live[k] for k in self.mutations if k in live}
+        return {f"{HP_PREFIX}{k}": live[k] for k in self.mutations if k in live}
 
     def reset_config(self, new_config: dict) -> bool:
         """Tune's `reuse_actors`: end the previous trial as `cleanup` would, then set up the next one in

@@ -10,8 +10,8 @@ import io
 import json
 from pathlib import Path
 
-from orchestration.results.rows import HP_PREFIX, RunRow, SweepView
-from orchestration.tracking import EXPLOIT_TAG
+from orchestration.results.rows import RunRow, SweepView
+from orchestration.tracking import EXPLOIT_TAG, HP_PREFIX
 
 
 def exploits(run) -> list[dict]:

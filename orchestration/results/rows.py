@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from orchestration.errors import SweepError
 from orchestration.search_space import SEED, config_id
 from orchestration.system_metrics import PEAK_RSS
-from orchestration.tracking import CONFIG_TAG, PARENT_TAG, STOPPED_EARLY_TAG, TRIAL_TAG, TUNE_EXPERIMENT_TAG
+from orchestration.tracking import (CONFIG_TAG, HP_PREFIX, PARENT_TAG, STOPPED_EARLY_TAG, TRIAL_TAG,
+                                    TUNE_EXPERIMENT_TAG)
 
 OUTCOMES = {"FINISHED": "finished", "FAILED": "error", "KILLED": "interrupted", "RUNNING": "running"}
 
@@ -59,9 +60,6 @@ class RunRow:
     def scored(self) -> bool:
         """Ran its whole budget and has a result: comparable with the others."""
         return self.outcome == "finished" and self.final is not None
-
-
-HP_PREFIX = "hp/"  # the live value of a parameter PBT may change, logged every iteration
 
 
 def find_parent(client, experiment_name: str, parent_run_id: str | None = None):

@@ -65,7 +65,7 @@ class DQNLearner(LiveSettings, TorchLearner):
         logs only its last step's)."""
         (module_id, batch), = minibatch.items()
         module = self.module[module_id].unwrapped()
-        fwd_out = {Q_VALUES: module.q_net(batch[Columns.OBS])}
+        fwd_out = module._forward_train(batch)  # the module's own training forward (no mode switch per step)
         loss, stats = self.td_loss(module_id, self.config.get_config_for_module(module_id), batch, fwd_out)
         if log_metrics:
             self.metrics.log_dict(stats, key=module_id, window=1)
