@@ -101,6 +101,24 @@ def run_sweep(space: Path | str, workdir: Path, name: str, *extra: str,
     return time.perf_counter() - start, workdir / "ray_results" / name
 
 
+def sweep_once(space: Path | str, workdir: Path, name: str, *extra: str, allow_failed_trials: bool = False) -> float:
+    """Run the sweep unless workdir holds a finished one (an interrupted benchmark continues where it
+    stopped); returns its wall time."""
+    done = workdir / "wall_s.txt"
+    if not done.exists():
+        wall, _ = run_sweep(space, workdir, name, *extra, allow_failed_trials=allow_failed_trials)
+        done.write_text(f"{wall:.1f}")
+    return float(done.read_text())
+
+
+def sweep_store(workdir: Path):
+    """The MLflow client and the one experiment of a sweep that `sweep_command` kept in workdir."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    return client, client.search_experiments(filter_string="name != 'Default'")[0]
+
+
 @dataclass
 class TrialTime:
     config: dict

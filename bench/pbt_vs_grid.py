@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from common import ROOT, shown_path, run_sweep, write_result
+from common import ROOT, shown_path, sweep_once, sweep_store, write_result
 
 GRID_POINTS = {"lr": 4, "entropy_coeff": 2}  # 8 configurations, the population's size
 
@@ -45,13 +45,10 @@ def grid_space(pbt: dict, repeats: int) -> dict:
 
 
 def results_of(workdir: Path):
-    from mlflow.tracking import MlflowClient
-
     from orchestration.results import load_results
     from orchestration.results.rows import find_parent
 
-    client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
-    experiment = client.search_experiments(filter_string="name != 'Default'")[0]
+    client, experiment = sweep_store(workdir)
     found, parent = find_parent(client, experiment.name)
     return load_results(client, found.experiment_id, parent)
 
@@ -61,15 +58,6 @@ def interval_dict(values: list[float]) -> dict:
 
     ci = t_interval(values)
     return {"values": values, "mean": float(np.mean(values)), "ci": [ci.low, ci.high] if ci else None}
-
-
-def sweep_once(space: Path, workdir: Path, name: str, *extra: str) -> float:
-    """Run the sweep unless workdir holds a finished one (an interrupted benchmark continues); its wall time."""
-    done = workdir / "wall_s.txt"
-    if not done.exists():
-        wall, _ = run_sweep(space, workdir, name, *extra)
-        done.write_text(f"{wall:.1f}")
-    return float(done.read_text())
 
 
 def main() -> None:

@@ -16,24 +16,20 @@ The result is the median over repeats of each, and whether TPE needs at most hal
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 
 import yaml
-from common import ROOT, shown_path, median, run_sweep, write_result
+from common import ROOT, median, shown_path, sweep_once, sweep_store, write_result
 
 
 def trials_in_order(workdir: Path, metric: str, keys: list[str]) -> list[dict]:
     """Each trial's values and final metric (None if it failed), in the order the trials started, which is
     the order the searcher proposed them (Tune's ids for a Searcher's trials carry no order; MLflow's
     start times do)."""
-    from mlflow.tracking import MlflowClient
-
     from orchestration.tracking import TRIAL_TAG
 
-    client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
-    experiment = client.search_experiments(filter_string="name != 'Default'")[0]
+    client, experiment = sweep_store(workdir)
     runs = client.search_runs([experiment.experiment_id], filter_string=f"tags.`{TRIAL_TAG}` != ''",
                               order_by=["attributes.start_time ASC"], max_results=10_000)
     out = []
@@ -77,17 +73,12 @@ def search(raw: dict, method: str, repeat: int, workdir: Path, max_concurrent: i
     """One sweep with `method` and --search-seed `repeat`, kept in workdir: a finished one is read back
     instead of run again, so an interrupted benchmark continues where it stopped."""
     name = f"{method}-{repeat}"
-    done = workdir / name / "done.json"
-    if done.exists():  # the trials are read again from MLflow: cheap, and picks up what a newer version reads
-        return {**json.loads(done.read_text()), "trials": trials_in_order(workdir / name, metric, swept(raw))}
     space = workdir / f"{method}.yaml"
     space.parent.mkdir(parents=True, exist_ok=True)
     space.write_text(yaml.safe_dump({**raw, "method": method}, sort_keys=False))
-    wall, _ = run_sweep(space, workdir / name, name, "--search-seed", str(repeat), "--max-concurrent",
-                        str(max_concurrent), allow_failed_trials=True)
-    result = {"wall_s": round(wall, 1), "trials": trials_in_order(workdir / name, metric, swept(raw))}
-    done.write_text(json.dumps(result))
-    return result
+    wall = sweep_once(space, workdir / name, name, "--search-seed", str(repeat), "--max-concurrent",
+                      str(max_concurrent), allow_failed_trials=True)
+    return {"wall_s": wall, "trials": trials_in_order(workdir / name, metric, swept(raw))}
 
 
 def swept(raw: dict) -> list[str]:
