@@ -41,15 +41,15 @@ def median_and_range(summary: dict, key: str, fmt: str) -> str:
     return f"{summary[f'median_{key}']:{fmt}} ({low:{fmt}}-{high:{fmt}})"
 
 
-def capped_note(runs: list[dict], theirs: str, ours: str) -> str:
+def capped_note(runs: list[dict], theirs: str, ours: str, key: str = "name") -> str:
     """A capped run counts at its cap, so a ratio against it is a bound, not a measurement."""
     def capped(name):
-        return sum(not r["solved"] for r in runs if r["name"] == name)
+        return sum(not r["solved"] for r in runs if r[key] == name)
 
     if capped(ours):
         return f" (not a measurement: {capped(ours)} run(s) of {ours} hit the cap)"
     if capped(theirs):
-        return (f" (a lower bound: {capped(theirs)} of {sum(r['name'] == theirs for r in runs)} runs of {theirs} "
+        return (f" (a lower bound: {capped(theirs)} of {sum(r[key] == theirs for r in runs)} runs of {theirs} "
                 "hit the cap unsolved and count at it)")
     return ""
 
@@ -81,6 +81,48 @@ def rl_section(name: str, ours: str, theirs: str, title: str) -> list[str]:
             table(["algorithm", "seed", "solved", "wall s to 475", "env steps to 475", "env steps/s",
                    "env steps where RLlib's episode_return_mean first read >= 475"], runs), "",
             "</details>", ""]
+
+
+def cleanrl_section() -> list[str]:
+    title = "### Ours vs CleanRL (`dqn.py`, `ppo.py`)"
+    result = load("vs_cleanrl")
+    if result is None:
+        return [title, "", "Not run yet: `python bench/vs_cleanrl.py --cleanrl DIR`.", ""]
+    source = result.get("cleanrl_source") or f"commit {result.get('cleanrl_commit') or 'unknown'}"
+    packages = ", ".join(f"{k} {v}" for k, v in result["cleanrl_packages"].items())
+    lines = [title, "", ran(result), "",
+             (f"CleanRL: {source}; its own venv ({packages}). Each side runs with one torch thread, one run at a "
+              "time; wall time counts from the side's first env step to the episode end where the mean of the last "
+              "20 training episodes first reaches the env's registered threshold (CartPole-v1 475, Acrobot-v1 -100), "
+              f"with caps of {result['max_seconds']:.0f} s and {result['max_steps']:,} env steps (an unsolved run "
+              "counts at its cap). `ours_*` are the sweep's defaults; `*_matched` are ours at CleanRL's settings "
+              "wherever the two share one (`bench/vs_cleanrl.py` lists them). CleanRL's `dqn.py` runs one env; "
+              "ours sample 8 vectorised envs at the defaults and 16 when matched."), ""]
+    for key, block in result["results"].items():
+        s, runs = block["summary"], block["runs"]
+        sides = [side for side in s if side != "speedup"]
+        cleanrl, ours = sides[0], sides[1]
+        rows = [[side, s[side]["solved"], median_and_range(s[side], "wall_s_to_target", ",.1f"),
+                 median_and_range(s[side], "env_steps_to_target", ",.0f"),
+                 median_and_range(s[side], "env_steps_per_s", ",.0f")] for side in sides]
+        per_seed = [[r["side"], r["seed"], "yes" if r["solved"] else "no (capped)", f"{r['wall_s_to_target']:.1f}",
+                     f"{r['env_steps_to_target']:,}", f"{r['env_steps_per_s']:,.0f}"] for r in runs]
+        speed = s["speedup"]
+        lines += [f"#### {block['env']}, {block['algorithm'].upper()} (target return {block['target_return']:g})", "",
+                  table(["side", "solved", "wall s to target, median (range)", "env steps to target",
+                         "env steps/s"], rows), "",
+                  (f"- Wall time, ratio of medians {cleanrl} / {ours}: **{speed['median_wall_ratio']:.2f}x** "
+                   f"(wanted >= {speed['target']:.2f}x: {verdict(speed['median_wall_ratio'], speed['target'])}); "
+                   f"per seed: {', '.join(f'{p:.2f}x' for p in speed['per_seed'])}"
+                   + capped_note(runs, cleanrl, ours, key="side")),
+                  (f"- Sample efficiency (env steps to target, {cleanrl} / {ours}): "
+                   f"**{speed['sample_efficiency_ratio']:.2f}x**" + capped_note(runs, cleanrl, ours, key="side")),
+                  (f"- With {len(speed['per_seed'])} seeds these are medians with their range, not confidence "
+                   "intervals; the per-seed ratios show how much they move."),
+                  "", "<details><summary>Per seed</summary>", "",
+                  table(["side", "seed", "solved", "wall s to target", "env steps to target", "env steps/s"],
+                        per_seed), "", "</details>", ""]
+    return lines
 
 
 def scaling_section() -> list[str]:
@@ -173,7 +215,9 @@ def stability_section() -> list[str]:
     title = "## Do the default sweeps' answers hold with other seeds?"
     if result is None:
         return [title, "", "Not run yet: `python bench/seed_stability.py`.", ""]
-    lines = [title, "", ran(result), "",
+    lines = [title, "", ("Each sweep's command is named under its heading where it differs from this one. "
+                         if any(r.get("ran", {}).get("command") not in (None, result["command"])
+                                for r in result["sweeps"].values()) else "") + ran(result), "",
              ("Each default sweep ran twice with 3 paired seeds: seeds 0-2, then seeds 3-5 (`--seed-offset 3`). "
               "Each cell: the mean of the sweep metric over the 3 seeds, its 95% t interval (2 degrees of freedom, "
               "so wide) and whether the configuration is tied with the best (the 95% paired t interval of its "
@@ -187,7 +231,12 @@ def stability_section() -> list[str]:
         rows = [[config, _cell(find[first["seeds"]].get(config)), _cell(find[second["seeds"]].get(config))]
                 for config in configs]
         walls = ", ".join(f"{run['wall_s']:.0f} s" if run["wall_s"] else "-" for run in r["runs"])
+        made = r.get("ran", {})
+        provenance = ([f"Command: `{made['command']}` at commit `{made['git_commit']}` ({made['date']})."
+                       + (f" {made['note']}" if made.get("note") else ""), ""]
+                      if made and made.get("command") != result["command"] else [])
         lines += [f"### `python -m orchestration.sweep {sweep}`: {first['metric']} ({first['mode']})", "",
+                  *provenance,
                   table(["configuration", f"seeds {first['seeds']}", f"seeds {second['seeds']}"], rows), "",
                   f"- Tied-best sets: {{{'; '.join(first['tied_set'])}}} and {{{'; '.join(second['tied_set'])}}}: "
                   + (f"**overlap** ({'; '.join(r['tied_overlap'])})" if r["tied_overlap"] else "**disjoint**")
@@ -321,7 +370,8 @@ def main() -> None:
              "hyperparameters."), "",
              *rl_section("rl_dqn", "ours_dqn", "rllib_dqn", "Our DQN vs RLlib's built-in DQN (matched settings)"),
              *rl_section("rl_a2c", "ours_a2c", "rllib_ppo", "Our A2C vs RLlib's PPO (its tuned CartPole settings)"),
-             *scaling_section(), *diffusion_section(), *stability_section(), *overhead_section(), *asha_section(),
+             *cleanrl_section(), *scaling_section(), *diffusion_section(), *stability_section(), *overhead_section(),
+             *asha_section(),
              *memory_section(), *tpe_section(), *pbt_section(), *gpu_section()]
     output.write_text("\n".join(parts).rstrip() + "\n")
     print(f"wrote {output}")

@@ -32,52 +32,18 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from collections import deque
 
 import gymnasium as gym
 import ray
 from common import median, write_result
+from episode_clock import EpisodeClock, first_solved
 from ray.tune import register_env
 
 TARGET = 475.0
 WINDOW = 20
 ENV = "timed-CartPole-v1"
 
-
-class EpisodeClock(gym.Wrapper):
-    """Records every finished episode of this process: (time, env steps of all envs so far, return)."""
-
-    episodes: list[tuple[float, int, float]] = []
-    steps = 0
-
-    def __init__(self, env):
-        super().__init__(env)
-        self.total = 0.0
-
-    def reset(self, **kwargs):
-        self.total = 0.0
-        return self.env.reset(**kwargs)
-
-    def step(self, action):
-        obs, reward, terminated, truncated, info = self.env.step(action)
-        EpisodeClock.steps += 1
-        self.total += reward
-        if terminated or truncated:
-            EpisodeClock.episodes.append((time.perf_counter(), EpisodeClock.steps, self.total))
-        return obs, reward, terminated, truncated, info
-
-
 register_env(ENV, lambda ctx: EpisodeClock(gym.make("CartPole-v1")))
-
-
-def first_solved(episodes: list[tuple[float, int, float]]) -> tuple[float, int] | None:
-    """(time, env steps) at the first episode end where the last WINDOW returns average >= TARGET."""
-    window: deque[float] = deque(maxlen=WINDOW)
-    for when, steps, ret in episodes:
-        window.append(ret)
-        if len(window) == WINDOW and sum(window) / WINDOW >= TARGET:
-            return when, steps
-    return None
 
 
 def our_dqn(seed: int):
@@ -135,8 +101,7 @@ def rllib_ppo(seed: int):
 def time_to_target(name: str, config, max_seconds: float, max_steps: int) -> dict:
     """Train until the recorded episodes solve CartPole or a cap; wall time includes nothing but train()."""
     algo = config.build_algo()
-    EpisodeClock.episodes.clear()
-    EpisodeClock.steps = 0
+    EpisodeClock.clear()
     start, solved, rllib_claimed = time.perf_counter(), None, None
     try:
         while time.perf_counter() - start < max_seconds and EpisodeClock.steps < max_steps and solved is None:
@@ -144,7 +109,7 @@ def time_to_target(name: str, config, max_seconds: float, max_steps: int) -> dic
             reported = runners.get("episode_return_mean", math.nan)
             if rllib_claimed is None and reported >= TARGET:
                 rllib_claimed = EpisodeClock.steps
-            solved = first_solved(EpisodeClock.episodes)
+            solved = first_solved(EpisodeClock.episodes, TARGET)
             returns = [r for _, _, r in EpisodeClock.episodes[-WINDOW:]]
             print(f"  {name}: {EpisodeClock.steps:>7} steps  {time.perf_counter() - start:7.1f} s  "
                   f"last {WINDOW}: {sum(returns) / max(1, len(returns)):6.1f}  RLlib's: {reported:6.1f}", flush=True)

@@ -78,16 +78,36 @@ def test_target_network_updates_once_per_gradient_step(tau, period):
         algo.stop()
 
 
-@pytest.mark.parametrize("double_q,td_loss,grad_clip", [(False, "huber", 10.0), (True, "mse", 0.05)])
-def test_fused_gradient_steps_take_the_steps_of_rllibs_update_path(double_q, td_loss, grad_clip):
+@pytest.mark.parametrize("tau", [0.02, 0.5, 1.0])
+def test_polyak_update_matches_rllibs_update_target_network(tau):
+    """The foreach target update gives what RLlib's state-dict version gives for every float tensor, buffers
+    included; an integer buffer (a batch count) is copied, where RLlib's truncates its blend."""
+    from ray.rllib.core.learner.utils import update_target_network
+
+    from algorithms.rl.dqn.learner import polyak_update
+
+    torch.manual_seed(0)
+    main, ours, theirs = (torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8)) for _ in range(3))
+    main(torch.randn(16, 4))  # running statistics and a batch count that differ from the targets'
+    theirs.load_state_dict(ours.state_dict())
+    polyak_update(main, ours, tau)
+    update_target_network(main_net=main, target_net=theirs, tau=tau)
+    for (name, a), b, m in zip(ours.state_dict().items(), theirs.state_dict().values(), main.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-7) if a.is_floating_point() else torch.equal(a, m), name
+    assert not torch.equal(ours[0].weight, main[0].weight) if tau < 1 else torch.equal(ours[0].weight, main[0].weight)
+
+
+@pytest.mark.parametrize("double_q,td_loss,grad_clip,tau", [(False, "huber", 10.0, 1.0), (True, "mse", 0.05, 0.02)])
+def test_fused_gradient_steps_take_the_steps_of_rllibs_update_path(double_q, td_loss, grad_clip, tau):
     """Our DQN Learner's plain-torch gradient step against TorchLearner's own `_update` on the same fixed
     minibatches from the same weights: the same online and target weights after every step, with gradient
-    clipping active (grad_clip 0.05) or not, for both targets and both losses."""
+    clipping active (grad_clip 0.05) or not, for both targets and both losses, hard target syncs (every 3rd
+    step) and Polyak averaging, logging statistics or not."""
     from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 
     from algorithms.rl.sampling import learner_batch
 
-    settings = config(algorithm="double_dqn" if double_q else "dqn", td_loss=td_loss, grad_clip=grad_clip,
+    settings = config(algorithm="double_dqn" if double_q else "dqn", td_loss=td_loss, grad_clip=grad_clip, tau=tau,
                       target_update_freq=3, learning_starts=64, rollout_steps=64)
     algos = [build_config(settings).build_algo() for _ in range(2)]
     try:
@@ -101,7 +121,7 @@ def test_fused_gradient_steps_take_the_steps_of_rllibs_update_path(double_q, td_
         for k in range(6):
             minibatch = {mid: {key: value[64 * k:64 * (k + 1)] for key, value in b.items()}
                          for mid, b in tensors.items()}
-            fused.gradient_step(minibatch)
+            fused.gradient_step(minibatch, log_metrics=k % 2 == 0)  # with and without the loss statistics
             TorchLearner._update(reference, minibatch)  # RLlib's path, then the same target-sync rule
             reference.gradient_steps += 1
             reference.sync_targets()
@@ -112,6 +132,22 @@ def test_fused_gradient_steps_take_the_steps_of_rllibs_update_path(double_q, td_
     finally:
         for algo in algos:
             algo.stop()
+
+
+def test_exploration_schedule_follows_every_env_step_of_an_iteration():
+    """RLlib moves an EnvRunner's env-step count only once per `train()`; the epsilon schedule must still see
+    every step: through one iteration of 3000 env steps (12 training steps), the `t` the module explores with
+    rises with the steps sampled and ends at the last vector step."""
+    algo = build_config(config(env_steps_per_iteration=3000, learning_starts=10**6)).build_algo()
+    try:
+        runner = algo.env_runner_group.local_env_runner
+        seen, forward = [], runner.module.forward_exploration
+        runner.module.forward_exploration = lambda batch, t=0, **kw: (seen.append(t), forward(batch, t=t, **kw))[1]
+        steps = algo.train()["env_runners"]["num_env_steps_sampled_lifetime"]
+        assert steps >= 3000 and seen == sorted(seen)
+        assert steps - 16 <= max(seen) < steps, (max(seen), steps)
+    finally:
+        algo.stop()
 
 
 def test_n_step_windows_from_real_fragments():
@@ -355,7 +391,7 @@ def test_pbt_changes_hold_in_the_learner_and_the_env_runners(algorithm, values, 
     experiment = RLExperiment(config(**settings))
     try:
         defaults = experiment.hyperparameters()
-        assert defaults["lr"] == 5e-4 and all(defaults[k] != v for k, v in values.items())
+        assert defaults["lr"] == 1e-3 and all(defaults[k] != v for k, v in values.items())
         experiment.apply_hyperparameters(values)
         experiment.step()
         experiment.step()

@@ -20,10 +20,22 @@ def sample_fragments(algorithm, num_timesteps: int | None = None, num_episodes: 
     runners = max(1, group.num_remote_workers())
     kwargs = ({"num_timesteps": max(1, num_timesteps // runners)} if num_timesteps is not None
               else {"num_episodes": max(1, num_episodes // runners)})
-    results = group.foreach_env_runner(lambda runner: (runner.sample(explore=True, **kwargs), runner.get_metrics()),
+    results = group.foreach_env_runner(lambda runner: _sample_on(runner, kwargs),
                                        local_env_runner=group.num_remote_workers() <= 0)
     algorithm.metrics.aggregate([r[1] for r in results], key=ENV_RUNNER_RESULTS)
     return [episode for episode in tree.flatten([r[0] for r in results]) if len(episode) > 0]
+
+
+def _sample_on(runner, kwargs: dict) -> tuple[list, dict]:
+    """One EnvRunner's sample and metrics, with its lifetime env-step count moved on by what it sampled.
+    The module's exploration schedule reads that count (RLlib's `forward_exploration(t=...)`), and RLlib
+    sets it only once per `train()`: without this, epsilon would stay where the iteration began for all of
+    an iteration's training steps and decay over more env steps than `epsilon_timesteps`. Like RLlib's
+    count, it is global (this runner's steps times the number of runners) until RLlib sets the exact one."""
+    episodes = runner.sample(explore=True, **kwargs)
+    runners = max(1, runner.config.num_env_runners)
+    runner.num_env_steps_sampled_lifetime += sum(len(episode) for episode in episodes) * runners
+    return episodes, runner.get_metrics()
 
 
 def to_fragment(episode) -> Fragment:

@@ -9,7 +9,6 @@ import torch.nn.functional as F
 
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.learner.torch.torch_learner import TorchLearner
-from ray.rllib.core.learner.utils import update_target_network
 from ray.rllib.core.rl_module.apis.target_network_api import TargetNetworkAPI
 
 from algorithms.rl.live import LiveSettings
@@ -17,6 +16,20 @@ from algorithms.rl.modules import Q_VALUES
 from algorithms.rl.targets import double_dqn_target, dqn_target
 
 COUNTERS = "dqn_counters"
+
+
+@torch.no_grad()
+def polyak_update(main: torch.nn.Module, target: torch.nn.Module, tau: float) -> None:
+    """target <- tau main + (1 - tau) target (a copy at tau 1), as RLlib's `update_target_network`, in one
+    foreach kernel over all tensors instead of a state-dict round trip (which, after every gradient step,
+    cost about as much as the step itself on a small MLP)."""
+    pairs = [*zip(target.parameters(), main.parameters()), *zip(target.buffers(), main.buffers())]
+    blend = [(t, m) for t, m in pairs if tau < 1.0 and t.is_floating_point()]
+    copy = [(t, m) for t, m in pairs if not (tau < 1.0 and t.is_floating_point())]
+    if blend:
+        torch._foreach_lerp_([t for t, _ in blend], [m for _, m in blend], tau)
+    if copy:
+        torch._foreach_copy_([t for t, _ in copy], [m for _, m in copy])
 
 
 class DQNLearner(LiveSettings, TorchLearner):
@@ -66,7 +79,8 @@ class DQNLearner(LiveSettings, TorchLearner):
         (module_id, batch), = minibatch.items()
         module = self.module[module_id].unwrapped()
         fwd_out = module._forward_train(batch)  # the module's own training forward (no mode switch per step)
-        loss, stats = self.td_loss(module_id, self.config.get_config_for_module(module_id), batch, fwd_out)
+        loss, stats = self.td_loss(module_id, self.config.get_config_for_module(module_id), batch, fwd_out,
+                                   with_stats=log_metrics)
         if log_metrics:
             self.metrics.log_dict(stats, key=module_id, window=1)
         optimizer, params = self._optimizer_and_params(module_id)
@@ -92,7 +106,7 @@ class DQNLearner(LiveSettings, TorchLearner):
         if tau < 1.0 or self.gradient_steps - self.steps_at_last_sync >= self.setting("target_update_freq"):
             for module in self.module._rl_modules.values():
                 for main, target in module.unwrapped().get_target_network_pairs():
-                    update_target_network(main_net=main, target_net=target, tau=tau)
+                    polyak_update(main, target, tau)
             self.steps_at_last_sync = self.gradient_steps
             self.metrics.log_value("target_updates", 1, reduce="sum")
 
@@ -101,8 +115,9 @@ class DQNLearner(LiveSettings, TorchLearner):
         self.metrics.log_dict(stats, key=module_id, window=1)
         return loss
 
-    def td_loss(self, module_id, config, batch, fwd_out):
-        """The TD loss of a minibatch and what it logs (Q and target means, mean |TD error|, the loss)."""
+    def td_loss(self, module_id, config, batch, fwd_out, with_stats: bool = True):
+        """The TD loss of a minibatch and, `with_stats`, what it logs (Q and target means, mean |TD error|,
+        the loss); a step that logs nothing skips those reductions."""
         module = self.module[module_id].unwrapped()
         q_selected = fwd_out[Q_VALUES].gather(1, batch[Columns.ACTIONS].long().unsqueeze(1)).squeeze(1)
         with torch.no_grad():
@@ -115,6 +130,8 @@ class DQNLearner(LiveSettings, TorchLearner):
                 target = dqn_target(batch["rewards"], batch["discounts"], batch["terminated"], q_next_target)
         loss_fn = F.smooth_l1_loss if config.td_loss == "huber" else F.mse_loss
         loss = loss_fn(q_selected, target)
+        if not with_stats:
+            return loss, {}
         return loss, {"q_mean": q_selected.mean(), "target_mean": target.mean(),
                       "td_error_mean": (q_selected - target).abs().mean(), "td_loss": loss}
 
