@@ -150,6 +150,23 @@ def test_exploration_schedule_follows_every_env_step_of_an_iteration():
         algo.stop()
 
 
+def test_learning_starts_after_that_many_env_steps_even_when_the_buffer_holds_fewer():
+    """CleanRL's DQN settings have learning_starts == replay_capacity (10,000). A buffer never holds quite that
+    many sampleable transitions (the latest observation of each unfinished episode waits for its successor),
+    so learning must start from the env steps sampled, as RLlib and CleanRL count them, not from the buffer."""
+    algo = build_config(config(replay_capacity=500, learning_starts=500, rollout_steps=64, updates_per_rollout=2,
+                               train_batch_size=32)).build_algo()
+    try:
+        learner, sampled = algo.learner_group._learner, 0
+        while sampled < 500:
+            algo.training_step()
+            sampled = algo.metrics.peek(("env_runners", "num_env_steps_sampled_lifetime"))
+            assert learner.gradient_steps == (2 if sampled >= 500 else 0), sampled
+        assert len(algo.replay) < 500
+    finally:
+        algo.stop()
+
+
 def test_n_step_windows_from_real_fragments():
     """CartPole sampled by 8 envs in fragments of about 4 steps: every transition of a finished episode in the
     buffer equals the 3-step transition computed on the whole episode."""

@@ -28,7 +28,7 @@ PARAMS = {
     "dueling": Bool(False, "DQN dueling head"),
     "td_loss": Choice("huber", choices=("huber", "mse")),
     "replay_capacity": Int(50_000, low=1),
-    "learning_starts": Int(1_000, "transitions in replay before learning", low=0),
+    "learning_starts": Int(1_000, "env steps sampled before learning", low=0),
     "rollout_steps": Int(256, "env steps per DQN training step", low=1),
     "updates_per_rollout": Int(24, "gradient steps per DQN training step", low=1),
     "train_batch_size": Int(256, "DQN replay minibatch", low=1),

@@ -9,6 +9,7 @@ from typing_extensions import Self
 
 from ray.rllib.algorithms.algorithm_config import NotProvided
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
 
 from algorithms.rl.base import SampledAlgorithm, SampledConfig, validate_common
 from algorithms.rl.replay import ReplayBuffer
@@ -101,11 +102,17 @@ class DQN(SampledAlgorithm):
         """Sample a rollout into the replay buffer (n-step windows joined across fragments), then
         `updates_per_rollout` gradient steps on uniform replay batches in one Learner call
         (`DQNLearner._update` takes them one minibatch after the other, each with its target-network
-        update), and push the new weights to the EnvRunners."""
+        update), and push the new weights to the EnvRunners.
+
+        Learning starts once `learning_starts` env steps have been sampled, counted as RLlib's
+        `num_steps_sampled_before_learning_starts` and CleanRL's `learning_starts` count them. (Counting
+        transitions in the buffer never started learning when learning_starts >= replay_capacity: a buffer
+        always holds a few observations that start no sampleable transition yet.)"""
         config = self.config
         _, fragments = self.sample(num_timesteps=config.rollout_steps)
         self.replay.add_round(fragments)
-        if len(self.replay) < max(config.learning_starts, 1):
+        sampled = self.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0)
+        if len(self.replay) == 0 or sampled < config.learning_starts:
             return
         batch = self.replay.sample(config.train_batch_size_per_learner * config.updates_per_rollout)
         learn_and_sync(self, batch=learner_batch(batch))
