@@ -98,7 +98,9 @@ def cleanrl_section() -> list[str]:
               "counts at its cap). `ours_*` are the sweep's defaults; `*_matched` are ours at CleanRL's settings "
               "wherever the two share one (`bench/vs_cleanrl.py` lists them). CleanRL's `dqn.py` runs one env; "
               "ours sample 8 vectorised envs at the defaults and 16 when matched."), ""]
-    for key, block in result["results"].items():
+    blocks = sorted(result["results"].values(),  # CartPole first, DQN before A2C, whatever order they ran in
+                    key=lambda b: (b["env"] != "CartPole-v1", b["env"], b["algorithm"] != "dqn"))
+    for block in blocks:
         s, runs = block["summary"], block["runs"]
         sides = [side for side in s if side != "speedup"]
         cleanrl, ours = sides[0], sides[1]
