@@ -21,7 +21,7 @@ COUNTERS = "dqn_counters"
 @torch.no_grad()
 def polyak_update(main: torch.nn.Module, target: torch.nn.Module, tau: float) -> None:
     """target <- tau main + (1 - tau) target (a copy at tau 1), as RLlib's `update_target_network`, in one
-    foreach kernel over all tensors instead of a state-dict round trip (which, after every gradient step,
+    foreach kernel per kind of tensor instead of a state-dict round trip (which, after every gradient step,
     cost about as much as the step itself on a small MLP)."""
     pairs = [*zip(target.parameters(), main.parameters()), *zip(target.buffers(), main.buffers())]
     blend = [(t, m) for t, m in pairs if tau < 1.0 and t.is_floating_point()]
