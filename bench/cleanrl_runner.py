@@ -21,7 +21,7 @@ import gymnasium
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from episode_clock import EpisodeClock, first_solved, outcome, target_return  # noqa: E402
+from episode_clock import WINDOW, EpisodeClock, first_solved, outcome, target_return  # noqa: E402
 
 
 class Stop(BaseException):
@@ -37,7 +37,7 @@ def main() -> None:
 
     def check(episodes):
         elapsed = time.perf_counter() - EpisodeClock.started
-        if first_solved(episodes[-20:], target) or elapsed > max_seconds or EpisodeClock.steps >= max_steps:
+        if first_solved(episodes[-WINDOW:], target) or elapsed > max_seconds or EpisodeClock.steps >= max_steps:
             raise Stop
 
     EpisodeClock.on_episode = check

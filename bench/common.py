@@ -59,11 +59,28 @@ def write_result(name: str, result: dict) -> Path:
     """Save one benchmark's numbers with the command and the commit that produced them."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    payload = {"benchmark": name, "command": command(), "git_commit": git_commit(),
-               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(), **result}
+    payload = {"benchmark": name, **provenance(), "machine": machine(), **result}
     path.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"wrote {path.relative_to(ROOT)}")
     return path
+
+
+def provenance(**extra) -> dict:
+    """How a result was made: the command line, the commit and the time (plus anything in extra)."""
+    return {"command": command(), "git_commit": git_commit(),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), **extra}
+
+
+def earlier_blocks(name: str, field: str, replaced: set[str]) -> dict:
+    """The blocks under `field` of the previous `<name>.json` that this run does not redo, each keeping how
+    it was made (its own `ran`, else the old file's), so a run of some parts updates only those."""
+    path = RESULTS / f"{name}.json"
+    if not path.exists():
+        return {}
+    previous = json.loads(path.read_text())
+    made = {key: previous.get(key) for key in ("command", "git_commit", "note", "date") if key in previous}
+    return {key: {**block, "ran": block.get("ran", made)} for key, block in previous[field].items()
+            if key not in replaced}
 
 
 def shown_path(path: str | Path) -> str:

@@ -36,6 +36,16 @@ def ran(result: dict) -> str:
             f"({result['date']}; {where}, torch {m['torch']}).{note}")
 
 
+def made_elsewhere(block: dict, result: dict) -> list[str]:
+    """A line naming how a block of results was made, where that differs from the result's own command
+    (a block kept from an earlier run of some parts); nothing otherwise."""
+    made = block.get("ran", {})
+    if not made or made.get("command") == result["command"]:
+        return []
+    note = f" {made['note']}" if made.get("note") else ""
+    return [f"Command: `{made['command']}` at commit `{made['git_commit']}` ({made['date']}).{note}", ""]
+
+
 def median_and_range(summary: dict, key: str, fmt: str) -> str:
     low, high = summary[f"range_{key}"]
     return f"{summary[f'median_{key}']:{fmt}} ({low:{fmt}}-{high:{fmt}})"
@@ -109,9 +119,7 @@ def cleanrl_section() -> list[str]:
                  median_and_range(s[side], "env_steps_per_s", ",.0f")] for side in sides]
         per_seed = [[r["side"], r["seed"], "yes" if r["solved"] else "no (capped)", f"{r['wall_s_to_target']:.1f}",
                      f"{r['env_steps_to_target']:,}", f"{r['env_steps_per_s']:,.0f}"] for r in runs]
-        speed, made = s["speedup"], block.get("ran", {})
-        provenance = ([f"Command: `{made['command']}` at commit `{made['git_commit']}` ({made['date']}).", ""]
-                      if made and made.get("command") != result["command"] else [])
+        speed, provenance = s["speedup"], made_elsewhere(block, result)
         lines += [f"#### {block['env']}, {block['algorithm'].upper()} (target return {block['target_return']:g})", "",
                   *provenance, table(["side", "solved", "wall s to target, median (range)", "env steps to target",
                          "env steps/s"], rows), "",
@@ -235,10 +243,7 @@ def stability_section() -> list[str]:
         rows = [[config, _cell(find[first["seeds"]].get(config)), _cell(find[second["seeds"]].get(config))]
                 for config in configs]
         walls = ", ".join(f"{run['wall_s']:.0f} s" if run["wall_s"] else "-" for run in r["runs"])
-        made = r.get("ran", {})
-        provenance = ([f"Command: `{made['command']}` at commit `{made['git_commit']}` ({made['date']})."
-                       + (f" {made['note']}" if made.get("note") else ""), ""]
-                      if made and made.get("command") != result["command"] else [])
+        provenance = made_elsewhere(r, result)
         lines += [f"### `python -m orchestration.sweep {sweep}`: {first['metric']} ({first['mode']})", "",
                   *provenance,
                   table(["configuration", f"seeds {first['seeds']}", f"seeds {second['seeds']}"], rows), "",

@@ -14,14 +14,13 @@ the two tied-best sets overlap. Writes bench/results/seed_stability.json.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import RESULTS, ROOT, command, git_commit, write_result
+from common import ROOT, earlier_blocks, provenance, write_result
 
 SWEEPS = ["diffusion", "contrastive", "momentum", "rl"]
 OFFSETS = (0, 3)
@@ -85,22 +84,10 @@ def main() -> None:
                          **answer(uri, f"{sweep}-{offset}")})
         overlap = sorted(set(runs[0]["tied_set"]) & set(runs[1]["tied_set"]))
         results[sweep] = {"runs": runs, "tied_overlap": overlap, "same_best": runs[0]["best"] == runs[1]["best"],
-                          "ran": {"command": command(), "git_commit": git_commit(), "note": args.note,
-                                  "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}}
+                          "ran": provenance(note=args.note)}
         print(f"{sweep}: tied sets {runs[0]['tied_set']} / {runs[1]['tied_set']}; overlap {overlap}", flush=True)
-    write_result("seed_stability", {"sweeps": {**earlier_sweeps(set(results)), **results}, "note": args.note})
-
-
-def earlier_sweeps(replaced: set[str]) -> dict:
-    """The sweeps of the previous results that this run did not redo, each keeping how it was made
-    (a run of some sweeps updates those and leaves the others' tables and provenance as they were)."""
-    path = RESULTS / "seed_stability.json"
-    if not path.exists():
-        return {}
-    previous = json.loads(path.read_text())
-    made = {key: previous.get(key) for key in ("command", "git_commit", "note", "date")}
-    return {name: {**entry, "ran": entry.get("ran", made)} for name, entry in previous["sweeps"].items()
-            if name not in replaced}
+    sweeps = {**earlier_blocks("seed_stability", "sweeps", set(results)), **results}
+    write_result("seed_stability", {"sweeps": sweeps, "note": args.note})
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import RESULTS, ROOT, command, git_commit, median, shown_path, write_result
+from common import ROOT, earlier_blocks, median, provenance, shown_path, write_result
 from episode_clock import EpisodeClock, first_solved, outcome, target_return
 
 CLEANRL_URL = "https://github.com/vwxyzjn/cleanrl"
@@ -222,32 +222,22 @@ def main() -> None:
             results[f"{env_id}/{algorithm}"] = {
                 "env": env_id, "algorithm": algorithm, "target_return": target_return(env_id), "runs": runs,
                 "summary": summarize(runs, sides, cleanrl_side[algorithm], ours, wanted),
-                "ran": {"command": command(), "git_commit": git_commit(),
-                        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}}
+                "ran": provenance()}
     cleanrl_runs = [r for result in results.values() for r in result["runs"] if "gymnasium" in r]
     write_result("vs_cleanrl", {
         "cleanrl_checkout": shown_path(checkout), "cleanrl_commit": git_head(checkout), "cleanrl_source": args.source,
         "cleanrl_packages": {k: cleanrl_runs[0][k] for k in ("torch", "gymnasium")} if cleanrl_runs else {},
         "matched_dqn": {k: list(v) if isinstance(v, tuple) else v for k, v in MATCHED_DQN.items()},
         "matched_a2c": {**MATCHED_A2C, **MATCHED_A2C_SAMPLING}, "max_seconds": args.max_seconds,
-        "max_steps": args.max_steps, "results": {**earlier_results(set(results)), **results}})
-
-
-def earlier_results(replaced: set[str]) -> dict:
-    """The env/algorithm blocks of the previous results that this run did not redo, each keeping its own
-    command and commit (`--envs` / `--algorithms` update only what they ran)."""
-    path = RESULTS / "vs_cleanrl.json"
-    if not path.exists():
-        return {}
-    previous = json.loads(path.read_text())
-    made = {key: previous.get(key) for key in ("command", "git_commit", "date")}
-    return {key: {**block, "ran": block.get("ran", made)} for key, block in previous["results"].items()
-            if key not in replaced}
+        "max_steps": args.max_steps, "results": {**earlier_blocks("vs_cleanrl", "results", set(results)), **results}})
 
 
 def git_head(checkout: Path) -> str | None:
+    """The checkout's commit, or None where it is not a git clone."""
     done = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True)
-    return done.stdout.strip() or None if done.returncode == 0 else None
+    if done.returncode != 0:
+        return None
+    return done.stdout.strip() or None
 
 
 if __name__ == "__main__":

@@ -23,9 +23,9 @@ def polyak_update(main: torch.nn.Module, target: torch.nn.Module, tau: float) ->
     """target <- tau main + (1 - tau) target (a copy at tau 1), as RLlib's `update_target_network`, in one
     foreach kernel per kind of tensor instead of a state-dict round trip (which, after every gradient step,
     cost about as much as the step itself on a small MLP)."""
-    pairs = [*zip(target.parameters(), main.parameters()), *zip(target.buffers(), main.buffers())]
-    blend = [(t, m) for t, m in pairs if tau < 1.0 and t.is_floating_point()]
-    copy = [(t, m) for t, m in pairs if not (tau < 1.0 and t.is_floating_point())]
+    blend, copy = [], []
+    for pair in [*zip(target.parameters(), main.parameters()), *zip(target.buffers(), main.buffers())]:
+        (blend if tau < 1.0 and pair[0].is_floating_point() else copy).append(pair)
     if blend:
         torch._foreach_lerp_([t for t, _ in blend], [m for _, m in blend], tau)
     if copy:
