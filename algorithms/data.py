@@ -101,3 +101,33 @@ def load_dataset(name: str, data_dir: str | Path = "data", train: bool = True, d
             raise ValueError("dataset 'folder' needs a folder path")
         return load_folder(Path(folder).expanduser(), image_size, channels)
     raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(DATASETS)}")
+
+
+class DeviceImages:
+    """A training set where batches are cheapest to draw. On a GPU it is copied to the device once when it
+    fits in `budget` of the device's free memory, so no step copies from the host. Otherwise it stays in
+    pinned host memory and each batch is gathered into a pinned staging buffer and copied without
+    blocking. On the CPU it is used as it is."""
+
+    def __init__(self, images: torch.Tensor, device: torch.device, budget: float = 0.25):
+        self.device = device
+        self.resident = device.type != "cuda" or images.nbytes <= budget * torch.cuda.mem_get_info(device)[0]
+        self.images = images.to(device) if self.resident else images.pin_memory()
+        self._staging, self._copied = None, None
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def batch(self, idx: torch.Tensor) -> torch.Tensor:
+        if self.resident:
+            return self.images[idx.to(self.device)]
+        if self._copied is not None:
+            self._copied.synchronize()  # the last batch has left the staging buffer
+        idx = idx.cpu()
+        if self._staging is None or len(self._staging) != len(idx):
+            self._staging = torch.empty((len(idx), *self.images.shape[1:]), dtype=self.images.dtype).pin_memory()
+        torch.index_select(self.images, 0, idx, out=self._staging)
+        out = self._staging.to(self.device, non_blocking=True)
+        self._copied = torch.cuda.Event()
+        self._copied.record()
+        return out

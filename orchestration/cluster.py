@@ -29,8 +29,9 @@ def check_address(address: str, timeout: float = 5.0) -> None:
         raise SweepError(f"Ray address {address} is unreachable (no answer on {host}:{port})")
 
 
-def connect(address: str | None, num_cpus: int | None = None) -> dict:
-    """Start or join Ray; return the cluster's resources. Errors become one-line SweepErrors."""
+def connect(address: str | None, num_cpus: int | None = None, num_gpus: float | None = None) -> dict:
+    """Start or join Ray; return the cluster's resources. Errors become one-line SweepErrors.
+    `num_cpus` / `num_gpus` size a new local instance (None: what Ray detects)."""
     import os
 
     import ray
@@ -52,7 +53,7 @@ def connect(address: str | None, num_cpus: int | None = None) -> dict:
         if address:
             ray.init(address=address, log_to_driver=True, runtime_env=runtime_env)
         else:
-            ray.init(num_cpus=num_cpus, include_dashboard=False, runtime_env=runtime_env)
+            ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False, runtime_env=runtime_env)
     except (ConnectionError, RuntimeError, ValueError) as err:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise SweepError(f"cannot connect to Ray at {address or 'a new local instance'}: {first_line}") from None

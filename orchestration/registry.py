@@ -10,6 +10,8 @@ sweep's, and always gives it up to one.
 from __future__ import annotations
 
 import math
+import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 ALIAS = "best"
@@ -53,6 +55,24 @@ def takes_alias(new: Candidate, current_tags: dict) -> tuple[bool, str]:
     return better, f"{new.metric} {new.score:.4g} {relation} {current:.4g}"
 
 
+@contextmanager
+def global_tracking_uri(uri: str):
+    """MLflow's SQL model registry looks a `models:/m-...` source up through the global tracking URI, not
+    its client's, so registering from any store but the default one fails without this. Restored after."""
+    import mlflow
+
+    before, env = mlflow.get_tracking_uri(), os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(before)
+        if env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = env
+
+
 def register(client, name: str, candidate: Candidate, parent_run_id: str, config_id: str) -> str:
     """Add `candidate` as a new version of `name`, move the alias if it wins; returns what happened."""
     from mlflow.exceptions import MlflowException
@@ -64,8 +84,9 @@ def register(client, name: str, candidate: Candidate, parent_run_id: str, config
         if err.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):  # another sweep made it first
             raise
     model_id = candidate.model_uri[len("models:/"):]
-    version = client.create_model_version(name, candidate.model_uri, run_id=candidate.run_id,
-                                          tags=candidate.tags(parent_run_id, config_id), model_id=model_id).version
+    with global_tracking_uri(client.tracking_uri):
+        version = client.create_model_version(name, candidate.model_uri, run_id=candidate.run_id,
+                                              tags=candidate.tags(parent_run_id, config_id), model_id=model_id).version
     try:
         current = client.get_model_version_by_alias(name, ALIAS)
     except MlflowException:

@@ -121,3 +121,33 @@ def check_trials_fit(shapes: dict[str, list[dict]], cluster: ClusterShape) -> No
             lower = "--set num_env_runners=N, " if extra else ""
             raise SweepError(f"a trial ({label}: {parts}) can never start: {reason}; ask for less with "
                              f"{lower}--cpus-per-trial or --gpus-per-trial, or use a bigger cluster with --address")
+
+
+def asks_for_cuda(spec) -> bool:
+    """Does any trial of the sweep set `device: cuda` (a fixed value or one of the swept ones)?"""
+    if "device" not in spec.family.params:
+        return False
+    entry = spec.parameters.get("device", {"value": spec.family.params["device"].default})
+    return "cuda" in entry.get("values", [entry.get("value")])
+
+
+def check_cuda_requests(spec, cluster: ClusterShape | None, gpus_per_trial: float) -> None:
+    """`device: cuda` needs a GPU for every trial that asks for it: refuse the sweep, in one line,
+    when the cluster has no GPU on any node (nor a node type that could start with one), or when
+    trials are given no GPU share. `cluster` None: the local machine before Ray starts, judged by torch."""
+    if not asks_for_cuda(spec):
+        return
+    if cluster is None:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SweepError("device: cuda, but this machine has no CUDA GPU torch can use; set device auto or "
+                             "cpu, or send the sweep to a cluster with GPUs (--address)")
+        return
+    gpus = [n.get("GPU", 0) for n in cluster.nodes] + [(t or {}).get("GPU", 0) for t in cluster.node_types]
+    if not any(gpus) and not any(t is None for t in cluster.node_types):
+        raise SweepError("device: cuda, but no node of this cluster has a GPU; set device auto or cpu, or use a "
+                         "cluster with GPU nodes")
+    if gpus_per_trial <= 0:
+        raise SweepError("device: cuda, but trials get no GPU (--gpus-per-trial 0); give them a share, e.g. "
+                         "--gpus-per-trial 0.25")

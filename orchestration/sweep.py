@@ -43,6 +43,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--smoke", action="store_true", help="tiny budget per trial, to check the wiring")
     parser.add_argument("--address", help="Ray cluster: auto, host:port or ray://host:port (default: local Ray)")
     parser.add_argument("--num-cpus", type=int, help="CPUs of the local Ray instance (default: all)")
+    parser.add_argument("--num-gpus", type=float,
+                        help="GPUs of the local Ray instance (default: those Ray detects); Ray schedules declared "
+                             "GPUs whether or not they exist, see --cpu-fallback")
     parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, "
                                                "else sqlite:///mlflow.db)")
     parser.add_argument("--experiment", help="MLflow experiment name (default: the sweep name); the best model is "
@@ -57,6 +60,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--gpus-per-trial", type=float,
                         help="GPUs per trial, fractions allowed (default: the family's share when the cluster "
                              "has GPUs, else 0)")
+    parser.add_argument("--cpu-fallback", action="store_true",
+                        help="let a trial that Ray gave a GPU train on the CPU when torch sees no CUDA (tagged "
+                             "device.cpu_fallback on its run); without it such a trial fails at once, naming the node")
     parser.add_argument("--max-failures", type=int, default=2,
                         help="retries of a crashed trial from its last checkpoint")
     parser.add_argument("--storage-path", default="ray_results",
@@ -90,6 +96,10 @@ def _check_options(args: argparse.Namespace) -> None:
             raise SweepError(f"{flag} must be >= {low}, got {value}")
     if not args.cpus_per_trial > 0 or not math.isfinite(args.cpus_per_trial):
         raise SweepError(f"--cpus-per-trial must be > 0, got {args.cpus_per_trial}")
+    if args.num_gpus is not None and not 0 <= args.num_gpus < math.inf:
+        raise SweepError(f"--num-gpus must be >= 0, got {args.num_gpus}")
+    if args.address and (args.num_cpus is not None or args.num_gpus is not None):
+        raise SweepError("--num-cpus and --num-gpus size a new local Ray instance; a cluster (--address) has its own")
     if args.gpus_per_trial is not None and not 0 <= args.gpus_per_trial < math.inf:
         raise SweepError(f"--gpus-per-trial must be >= 0, got {args.gpus_per_trial}")
     if not 0 < args.system_metrics_interval < math.inf:
@@ -120,6 +130,11 @@ def prepare(args: argparse.Namespace):
             raise SweepError("--num-samples: with seeds, a grid's num_samples would repeat identical trials; "
                              "use --seeds")
 
+    if args.address is None:  # the local machine is the cluster: a GPU request is judged before Ray starts
+        from orchestration.resources import check_cuda_requests
+
+        check_cuda_requests(spec, None, args.gpus_per_trial if args.gpus_per_trial is not None else 1)
+
     uri = resolve_tracking_uri(args.tracking_uri)
     check_tracking_uri(uri)
 
@@ -137,20 +152,21 @@ def run(args: argparse.Namespace) -> int:
     spec, uri, storage, name = prepare(args)
 
     from orchestration import cluster
-    from orchestration.resources import check_trials_fit, cluster_shape, fit_smoke, trial_shapes
+    from orchestration.resources import check_cuda_requests, check_trials_fit, cluster_shape, fit_smoke, trial_shapes
     from orchestration.results.finish import finish_sweep, parent_params
     from orchestration.stall import StallGuard, default_timeout
     from orchestration.tracking import SweepTracking
     from orchestration.tuning import TuneOptions, build_tuner, gpus_per_trial
 
-    resources = cluster.connect(args.address, args.num_cpus)
+    resources = cluster.connect(args.address, args.num_cpus, args.num_gpus)
     shape = cluster_shape()
     stall = StallGuard(default_timeout(shape.autoscaling) if args.stall_timeout is None else args.stall_timeout)
     options = TuneOptions(
         name=name, storage_path=storage, cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=gpus_per_trial(args.gpus_per_trial, resources.get("GPU", 0), spec.family.gpu_fraction),
         max_concurrent=args.max_concurrent, max_failures=args.max_failures, verbose=args.verbose, callbacks=(stall,),
-        search_seed=args.search_seed)
+        search_seed=args.search_seed, cpu_fallback=args.cpu_fallback)
+    check_cuda_requests(spec, shape, options.gpus_per_trial)
     if args.smoke:
         spec = fit_smoke(spec, shape.largest_cpus() - options.cpus_per_trial)
     check_trials_fit(trial_shapes(spec, options.cpus_per_trial, options.gpus_per_trial), shape)

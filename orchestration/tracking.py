@@ -297,8 +297,10 @@ class TrialRun:
         log_params(self.client, self.run_id, params)
 
     def set_tags(self, tags: dict) -> None:
-        for key, value in tags.items():
-            self.client.set_tag(self.run_id, key, str(value))
+        from mlflow.entities import RunTag
+
+        if tags:
+            self.client.log_batch(self.run_id, tags=[RunTag(key, str(value)) for key, value in tags.items()])
 
     def log_artifacts(self, directory: Path, artifact_path: str | None = None) -> None:
         if any(Path(directory).iterdir()):

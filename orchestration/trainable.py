@@ -45,12 +45,15 @@ def quiet_checkpoint_messages() -> None:
 
 
 class SweepTrainable(tune.Trainable):
-    def setup(self, config: dict, family_name: str, tracking: TrackingContext, mutations: tuple[str, ...] = ()):
+    def setup(self, config: dict, family_name: str, tracking: TrackingContext, mutations: tuple[str, ...] = (),
+              cpu_fallback: bool = False):
         """Only remembers the trial. Its MLflow run and Experiment start at its first step or restore:
         with `reuse_actors`, Tune may construct an actor for a trial and then discard it for a cached
         one, and such an actor must leave no trace in MLflow. `mutations`: the parameters PBT changes
-        during training (empty without PBT)."""
+        during training (empty without PBT). `cpu_fallback`: train on the CPU when Ray gave a GPU that
+        torch cannot see, instead of failing (`--cpu-fallback`)."""
         self.family = load_family(family_name)
+        self.cpu_fallback = cpu_fallback
         self.mutations = tuple(mutations)
         self.resolved = self.family.resolve(config)
         self.max_iterations = int(self.resolved[self.family.budget_param])
@@ -62,6 +65,8 @@ class SweepTrainable(tune.Trainable):
     def _start(self) -> None:
         import torch
 
+        from algorithms.device import describe_device, enforce_gpu_policy, gpu_placement
+
         if self.started:
             return
         self.started = True
@@ -72,7 +77,12 @@ class SweepTrainable(tune.Trainable):
         self.run = TrialRun(self.tracking, self.trial_id, self.trial_name, self.resolved)
         self.run.set_tags(where_am_i())
         try:
+            placement = gpu_placement()
+            self.run.set_tags(placement)
+            self.run.set_tags(enforce_gpu_policy(placement, self.cpu_fallback))
             self.experiment = self.family.build_experiment(self.resolved)
+            if getattr(self.experiment, "device", None) is not None:
+                self.run.set_tags({"device.torch": describe_device(self.experiment.device)})
             if not self.run.resumed:
                 self.run.log_metrics(self.experiment.describe(), step=0)
                 self._log_artifacts(final=False)

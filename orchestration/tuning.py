@@ -26,6 +26,7 @@ class TuneOptions:
     verbose: int = 1
     callbacks: tuple = ()  # e.g. the stall guard
     search_seed: int | None = None  # --search-seed: the searcher's draws (None: TPE and orderings use 0)
+    cpu_fallback: bool = False  # --cpu-fallback: a trial given a GPU torch cannot see trains on the CPU
 
 
 def gpus_per_trial(requested: float | None, cluster_gpus: float, gpu_fraction: float) -> float:
@@ -187,7 +188,8 @@ def make_trainable(spec: SweepSpec, context: TrackingContext, options: TuneOptio
         resources = TrialResources(spec.family.name, options.cpus_per_trial, options.gpus_per_trial)
     mutations = tuple(spec.scheduler.get("mutations", ()))
     return tune.with_resources(
-        tune.with_parameters(SweepTrainable, family_name=spec.family.name, tracking=context, mutations=mutations),
+        tune.with_parameters(SweepTrainable, family_name=spec.family.name, tracking=context, mutations=mutations,
+                             cpu_fallback=options.cpu_fallback),
         resources)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from algorithms.contrastive.methods import METHODS
 from algorithms.contrastive.networks import ENCODERS
-from algorithms.shared_params import DATA_PARAMS, check_data
+from algorithms.shared_params import DATA_PARAMS, SPEEDUP_PARAMS, check_data
 from orchestration.family import Family
 from orchestration.params import Bool, Choice, Float, Int
 
@@ -12,6 +12,7 @@ LOSSES = ("nt_xent", "contrastive", "triplet", "n_pair")
 
 PARAMS = {
     **DATA_PARAMS,
+    **SPEEDUP_PARAMS,
     "method": Choice("simclr", "self-supervised method", choices=METHODS),
     "loss": Choice("nt_xent", "SimCLR's loss: NT-Xent or a pair/triplet/N-pair alternative", choices=LOSSES),
     "temperature": Float(0.2, "softmax temperature of NT-Xent / InfoNCE", low=0, low_open=True),

@@ -18,9 +18,10 @@ from algorithms.contrastive.augment import ViewMaker
 from algorithms.contrastive.evaluation import embed, evaluate_features
 from algorithms.contrastive.methods import build_method
 from algorithms.contrastive.networks import build_encoder
-from algorithms.data import load_dataset
+from algorithms.data import DeviceImages, load_dataset
 from algorithms.device import select_device
 from algorithms.plots import embedding_plot, line_plot, save_image_grid
+from algorithms.speedups import MixedPrecision, compile_in_place, set_channels_last, to_memory_format
 
 
 class ContrastiveExperiment:
@@ -32,10 +33,12 @@ class ContrastiveExperiment:
                             image_size=config["image_size"], channels=config["channels"])
         self.train_data, self.test_data = data.split(0.2, seed=0)
         self.num_classes = data.num_classes
-        self.images = self.train_data.images.to(self.device)
+        self.images = DeviceImages(self.train_data.images, self.device)
         encoder = build_encoder(config["encoder"], data.shape[0], config["width"], config["feature_dim"])
         generator = torch.Generator().manual_seed(config["seed"])
-        self.model = build_method(config, encoder, generator=generator).to(self.device)
+        self.model = set_channels_last(build_method(config, encoder, generator=generator).to(self.device), config)
+        compile_in_place(encoder, config)  # the trained network; momentum copies run eagerly without gradients
+        self.precision = MixedPrecision(config["precision"], self.device)
         self.optimizer = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad],
                                            lr=config["lr"], weight_decay=config["weight_decay"])
         strength = "strong" if config["method"] == "moco_v2" or config["augmentation"] == "strong" else "weak"
@@ -54,27 +57,30 @@ class ContrastiveExperiment:
                                    self.num_classes, self.config["knn_k"])
         return {f"eval/{k}": v for k, v in scores.items()}
 
-    def step(self) -> dict:
+    def train(self, steps: int) -> dict:
+        """`steps` optimizer steps; the mean loss, the embedding spread and the training throughput."""
         self.model.train()
-        batch, total, start = self.config["batch_size"], 0.0, time.perf_counter()
-        spread = 0.0
-        for _ in range(self.config["steps_per_iteration"]):
+        batch, total, spread, start = self.config["batch_size"], 0.0, 0.0, time.perf_counter()
+        for _ in range(steps):
             idx = torch.randint(0, len(self.images), (batch,), device=self.device)
-            x1, x2 = self.views(self.images[idx])
-            loss = self.model.loss(x1, x2)
+            x1, x2 = (to_memory_format(x, self.config) for x in self.views(self.images.batch(idx)))
+            with self.precision.autocast():
+                loss = self.model.loss(x1, x2)
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+            self.precision.backward_and_step(loss, self.optimizer)
             self.step_count += 1
             self.model.after_step(self.step_count, self.total_steps)
             total += loss.item()
-            spread += torch.nn.functional.normalize(self.model.last_z, dim=1).std(0).mean().item()
-        steps = self.config["steps_per_iteration"]
+            spread += torch.nn.functional.normalize(self.model.last_z.float(), dim=1).std(0).mean().item()
         metrics = {"train/loss": total / steps, "train/images_per_s": steps * batch / (time.perf_counter() - start),
                    # std of the normalised embedding per dimension: ~1/sqrt(d) when spread, 0 when collapsed
                    "train/embedding_std": spread / steps, "train/step": self.step_count}
         if hasattr(self.model, "tau"):
             metrics["train/tau"] = self.model.tau
+        return metrics
+
+    def step(self) -> dict:
+        metrics = self.train(self.config["steps_per_iteration"])
         metrics.update(self.evaluate())
         self.history.append(metrics)
         return metrics
@@ -91,7 +97,8 @@ class ContrastiveExperiment:
 
     def save(self, directory: Path) -> None:
         torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                    "step": self.step_count, "history": self.history, "rng": torch.get_rng_state()},
+                    "step": self.step_count, "history": self.history, "rng": torch.get_rng_state(),
+                    "scaler": self.precision.state_dict()},
                    directory / "contrastive.pt")
 
     def restore(self, directory: Path) -> None:
@@ -99,6 +106,7 @@ class ContrastiveExperiment:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step_count, self.history = state["step"], state["history"]
+        self.precision.load_state_dict(state.get("scaler", {}))
         torch.set_rng_state(state["rng"].cpu())  # map_location moved it with everything else
 
     def hyperparameters(self) -> dict:

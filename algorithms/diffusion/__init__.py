@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from algorithms.shared_params import DATA_PARAMS, check_data
+from algorithms.shared_params import DATA_PARAMS, SPEEDUP_PARAMS, check_data
 from algorithms.diffusion.process import PREDICTIONS, WEIGHTINGS
 from algorithms.diffusion.samplers import SAMPLERS
 from algorithms.diffusion.schedules import SCHEDULES
@@ -11,6 +11,7 @@ from orchestration.params import Bool, Choice, Float, Int, IntList, Text
 
 PARAMS = {
     **DATA_PARAMS,
+    **SPEEDUP_PARAMS,
     "schedule": Choice("cosine", "noise schedule", choices=SCHEDULES),
     "timesteps": Int(1000, "diffusion steps T", low=1),
     "zero_terminal_snr": Bool(False, "rescale so alpha_bar_T = 0 (Lin et al. 2024)"),

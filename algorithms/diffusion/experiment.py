@@ -17,6 +17,10 @@ class DiffusionExperiment:
         self.trainer = DiffusionTrainer(config)
         self.history: list[dict] = []
 
+    @property
+    def device(self) -> torch.device:
+        return self.trainer.device
+
     def step(self) -> dict:
         metrics = self.trainer.train(self.config["steps_per_iteration"])
         metrics.update(self.trainer.evaluate())

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import torch
 
-from algorithms.data import ImageData, load_dataset
+from algorithms.data import DeviceImages, ImageData, load_dataset
 from algorithms.device import select_device
 from algorithms.diffusion.metrics import load_scorer
 from algorithms.diffusion.process import GaussianDiffusion
 from algorithms.diffusion.samplers import sample
 from algorithms.diffusion.unet import EMA, UNet
+from algorithms.speedups import MixedPrecision, compile_in_place, set_channels_last, to_memory_format
 
 
 def build_data(config: dict) -> ImageData:
@@ -21,14 +22,16 @@ def build_data(config: dict) -> ImageData:
 
 
 class DiffusionTrainer:
-    """Owns model, EMA, optimizer and data; `train` and `evaluate` are one Tune iteration."""
+    """Owns model, EMA, optimizer and data; `train` and `evaluate` are one Tune iteration. The speed-ups
+    (`precision`, `compile`, `channels_last`) apply to training steps; the EMA model, which samples for
+    evaluation and artifacts, runs in fp32 and is not compiled."""
 
     def __init__(self, config: dict, data: ImageData | None = None, device: torch.device | None = None):
         self.config = config
         self.device = device or select_device(config.get("device", "auto"))
         torch.manual_seed(config["seed"])
         self.data = data if data is not None else build_data(config)
-        self.images = self.data.images.to(self.device)
+        self.images = DeviceImages(self.data.images, self.device)
         self.diffusion = GaussianDiffusion.from_schedule(
             config["schedule"], config["timesteps"], config["zero_terminal_snr"],
             prediction=config["prediction"], weighting=config["loss_weighting"],
@@ -36,7 +39,10 @@ class DiffusionTrainer:
         self.model = UNet(in_channels=self.data.shape[0], base_channels=config["base_channels"],
                           channel_mults=tuple(config["channel_mults"]),
                           attention_levels=tuple(config["attention_levels"])).to(self.device)
-        self.ema = EMA(self.model, config["ema_decay"])
+        set_channels_last(self.model, config)
+        self.ema = EMA(self.model, config["ema_decay"])  # a copy made before compiling: it samples in eager mode
+        compile_in_place(self.model, config)
+        self.precision = MixedPrecision(config.get("precision", "fp32"), self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config["lr"])
         self.generator = torch.Generator(device=self.device).manual_seed(config["seed"])
         self.step = 0
@@ -54,18 +60,17 @@ class DiffusionTrainer:
         batch, total, start = self.config["batch_size"], 0.0, time.perf_counter()
         for _ in range(steps):
             idx = torch.randint(0, len(self.images), (batch,), device=self.device, generator=self.generator)
-            x0 = self.images[idx]
+            x0 = to_memory_format(self.images.batch(idx), self.config)
             if self.config["random_flip"]:
                 flip = torch.rand(batch, device=self.device, generator=self.generator) < 0.5
                 x0 = torch.where(flip[:, None, None, None], x0.flip(-1), x0)
-            loss = self.diffusion.loss(self.model, x0, generator=self.generator)
+            with self.precision.autocast():
+                loss = self.diffusion.loss(self.model, x0, generator=self.generator)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"training loss is {loss.item()} at step {self.step}; "
                                          f"lower lr (now {self.config['lr']}) or grad_clip")
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config["grad_clip"])
-            self.optimizer.step()
+            self.precision.backward_and_step(loss, self.optimizer, self.config["grad_clip"])
             self.ema.update(self.model)
             total += loss.item()
             self.step += 1
@@ -91,7 +96,7 @@ class DiffusionTrainer:
 
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "ema": self.ema.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "step": self.step,
+                "optimizer": self.optimizer.state_dict(), "step": self.step, "scaler": self.precision.state_dict(),
                 "generator": self.generator.get_state(), "generator_device": self.generator.device.type}
 
     def load_state_dict(self, state: dict) -> None:
@@ -99,6 +104,7 @@ class DiffusionTrainer:
         self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step = state["step"]
+        self.precision.load_state_dict(state.get("scaler", {}))
         saved_on = state.get("generator_device", "cpu")
         if saved_on == self.generator.device.type:  # its state is a CPU tensor whatever the device
             self.generator.set_state(state["generator"].cpu())

@@ -42,7 +42,7 @@ def build_config(config: dict):
             .training(lr=config["lr"], gamma=config["gamma"], grad_clip=config["grad_clip"], hidden=config["hidden"])
             .env_runners(num_env_runners=config["num_env_runners"],
                          num_envs_per_env_runner=config["num_envs_per_env_runner"])
-            .learners(num_gpus_per_learner=_gpus())
+            .learners(num_gpus_per_learner=learner_gpus())
             .reporting(min_sample_timesteps_per_iteration=config["env_steps_per_iteration"],
                        min_time_s_per_iteration=0, metrics_num_episodes_for_smoothing=config["episode_return_window"])
             .evaluation(evaluation_duration=config["evaluation_episodes"], evaluation_duration_unit="episodes",
@@ -51,10 +51,19 @@ def build_config(config: dict):
             .debugging(seed=config["seed"], log_sys_usage=False))
 
 
-def _gpus() -> float:
+def learner_gpus() -> float:
+    """`num_gpus_per_learner` for RLlib's local Learner, which trains in the trial's own process: the
+    GPU share Ray gave the trial (0.5 by default, so two trials share a card), when torch can use it;
+    outside Ray (tests, benchmarks), the whole visible GPU."""
+    import ray
     import torch
 
-    return 1 if torch.cuda.is_available() else 0
+    from algorithms.device import ray_gpu_share
+
+    if not torch.cuda.is_available():
+        return 0
+    in_a_ray_actor = ray.is_initialized() and ray.get_runtime_context().get_actor_id() is not None
+    return ray_gpu_share() if in_a_ray_actor else 1
 
 
 def extract_metrics(result: dict) -> dict:
@@ -76,6 +85,11 @@ class RLExperiment:
         self.config = config
         self.algo = build_config(config).build_algo()
         self.history: list[dict] = []
+
+    @property
+    def device(self):
+        """Where the Learner trains (EnvRunners sample on CPUs)."""
+        return self.algo.learner_group._learner.device
 
     def step(self) -> dict:
         iteration = len(self.history) + 1

@@ -8,6 +8,7 @@ from orchestration.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STOPPED, EXIT_T
 from orchestration.results import load_results, publish, render
 from orchestration.results.rows import tune_outcomes
 from orchestration.search_space import SweepSpec
+from orchestration.tracking import TRIAL_TAG
 
 
 def parent_params(spec: SweepSpec, options, args) -> dict:
@@ -16,7 +17,8 @@ def parent_params(spec: SweepSpec, options, args) -> dict:
               "num_samples": spec.num_samples, "seeds": spec.seeds or "-", "seed_offset": spec.seed_offset,
               "scheduler": spec.scheduler["type"], "swept": ",".join(spec.swept_keys) or "-",
               "cpus_per_trial": options.cpus_per_trial, "gpus_per_trial": options.gpus_per_trial,
-              "max_failures": options.max_failures, "address": args.address or "local", "smoke": args.smoke}
+              "max_failures": options.max_failures, "address": args.address or "local", "smoke": args.smoke,
+              "cpu_fallback": options.cpu_fallback}
     params["search_seed"] = "-" if options.search_seed is None else options.search_seed
     for key, entry in spec.parameters.items():
         params[f"space.{key}"] = entry.get("value", entry.get("values", entry))
@@ -48,6 +50,20 @@ def register_best_model(tracking, results, smoke: bool) -> str | None:
     return f"{line}; use it: python -m orchestration.use {tracking.experiment_name}{where}"
 
 
+def failure_lines(tracking, outcomes: dict[str, str], limit: int = 5) -> list[str]:
+    """One line per distinct error of the failed trials (from their runs' `error` tags), the most
+    common first, so a sweep whose trials all hit one problem (a broken GPU node, say) says it once."""
+    from collections import Counter
+
+    failed = {trial for trial, outcome in outcomes.items() if outcome == "error"}
+    errors = Counter(run.data.tags.get("error", "no error recorded").splitlines()[0][:400]
+                     for run in tracking.child_runs() if run.data.tags.get(TRIAL_TAG) in failed)
+    lines = [f"failed ({count} trial{'s' * (count > 1)}): {error}" for error, count in errors.most_common(limit)]
+    if len(errors) > limit:
+        lines.append(f"... and {len(errors) - limit} other errors; see each failed run's error.txt")
+    return lines
+
+
 def finish_sweep(tune_results, spec: SweepSpec, tracking, args, name: str,
                  stalled: tuple[str, str] | None = None) -> int:
     """Record Tune's verdict on each trial in its run, then publish and print the sweep's results
@@ -69,6 +85,8 @@ def finish_sweep(tune_results, spec: SweepSpec, tracking, args, name: str,
         print(f"[sweep] {line}")
     print(f"[sweep] {len(outcomes)} trials, {errors} failed; parent run {tracking.parent_run_id} "
           f"in experiment {tracking.experiment_name!r}")
+    for line in failure_lines(tracking, outcomes):
+        print(f"[sweep] {line}", file=sys.stderr)
     print(f"[sweep] compare the trials: {render.ui_hint(tracking.uri, tracking.experiment_id)}")
     line = register_best_model(tracking, results, smoke=args.smoke)
     if line:
