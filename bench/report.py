@@ -361,6 +361,32 @@ def gpu_section() -> list[str]:
     return lines
 
 
+def speedups_section() -> list[str]:
+    title = "## Training speed-ups: precision, compile, channels_last (`bench/speedups.py`)"
+    results = [json.loads(path.read_text()) for path in sorted(RESULTS.glob("speedups_*.json"))]
+    if not results:
+        return [title, "", "Not run yet: `python bench/speedups.py`.", ""]
+    lines = [title, ""]
+    for result in results:
+        where = result["machine"]["cuda"] or "CPU"
+        lines += [f"### {where}", "", ran(result), "",
+                  (f"Each cell is a fresh process with one torch thread (as a trial has), the family's default values "
+                   f"on digits plus the option: its first training step (for compile: the compilation), 10 warm-up "
+                   f"steps, then {result['seconds']:g} s of timed training. Median and range of training images/s "
+                   f"over {result['repeats']} rounds; the ratio to fp32 is taken within each round. Evaluation is "
+                   "not timed (it always runs in fp32)."), ""]
+        for family, block in result["families"].items():
+            by_option, rows = block["summary"], []
+            for name, row in by_option.items():
+                low, high = row["range_images_per_s"]
+                ratios = row.get("ratio_to_fp32_per_round", [])
+                rows.append([name, f"{row['median_images_per_s']:.0f} ({low:.0f}-{high:.0f})",
+                             ", ".join(f"{r:.2f}" for r in ratios) or "-", f"{row['median_first_step_s']:.1f}"])
+            lines += [f"**{family}**", "", *made_elsewhere(block, result),
+                      table(["option", "train images/s", "x fp32, per round", "first step s"], rows), ""]
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
@@ -381,7 +407,7 @@ def main() -> None:
              *rl_section("rl_a2c", "ours_a2c", "rllib_ppo", "Our A2C vs RLlib's PPO (its tuned CartPole settings)"),
              *cleanrl_section(), *scaling_section(), *diffusion_section(), *stability_section(), *overhead_section(),
              *asha_section(),
-             *memory_section(), *tpe_section(), *pbt_section(), *gpu_section()]
+             *memory_section(), *tpe_section(), *pbt_section(), *gpu_section(), *speedups_section()]
     output.write_text("\n".join(parts).rstrip() + "\n")
     print(f"wrote {output}")
 

@@ -13,4 +13,5 @@ python bench/memory.py
 python bench/seed_stability.py
 python bench/tpe_vs_random.py
 python bench/pbt_vs_grid.py
+python bench/speedups.py
 python bench/report.py

@@ -10,6 +10,7 @@ slower or not.
 
     python bench/speedups.py                       # CPU, 3 rounds
     python bench/speedups.py --device cuda         # on a GPU node
+    python bench/speedups.py --families contrastive   # re-run one family; the other's results are kept
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import multiprocessing as mp
 import statistics
 import time
 
-from common import write_result
+from common import earlier_blocks, provenance, write_result
 
 OPTIONS = {"fp32": {}, "bf16": {"precision": "bf16"}, "fp16": {"precision": "fp16"},
            "channels_last": {"channels_last": True}, "compile": {"compile": True},
@@ -81,21 +82,24 @@ def main() -> None:
                 result = run_one(family, OPTIONS[name], args.device, args.seconds)
                 runs[family][name].append(result)
                 print(f"round {repeat + 1}: {family} {name}: {result}", flush=True)
-    summary = {}
+    families = earlier_blocks(f"speedups_{args.device}", "families", set(args.families))
     for family, by_option in runs.items():
-        base = by_option.get("fp32")
-        summary[family] = {}
-        for name, results in by_option.items():
-            speeds = [r["images_per_s"] for r in results]
-            row = {"median_images_per_s": statistics.median(speeds), "range_images_per_s": [min(speeds), max(speeds)],
-                   "median_first_step_s": statistics.median(r["first_step_s"] for r in results)}
-            if base:  # paired by round: this option against fp32 measured in the same round
-                ratios = [s / b["images_per_s"] for s, b in zip(speeds, base)]
-                row["ratio_to_fp32_per_round"] = [round(r, 3) for r in ratios]
-            summary[family][name] = row
+        families[family] = {"summary": summarise(by_option), "runs": by_option, "ran": provenance()}
     write_result(f"speedups_{args.device}", {"device": args.device, "repeats": args.repeats, "seconds": args.seconds,
-                                             "options": {n: OPTIONS[n] for n in args.options},
-                                             "summary": summary, "runs": runs})
+                                             "options": OPTIONS, "families": families})
+
+
+def summarise(by_option: dict[str, list[dict]]) -> dict:
+    """Median and range of images/s per option, and each option against fp32 measured in the same round."""
+    base, summary = by_option.get("fp32"), {}
+    for name, results in by_option.items():
+        speeds = [r["images_per_s"] for r in results]
+        row = {"median_images_per_s": statistics.median(speeds), "range_images_per_s": [min(speeds), max(speeds)],
+               "median_first_step_s": statistics.median(r["first_step_s"] for r in results)}
+        if base:
+            row["ratio_to_fp32_per_round"] = [round(s / b["images_per_s"], 3) for s, b in zip(speeds, base)]
+        summary[name] = row
+    return summary
 
 
 if __name__ == "__main__":
