@@ -209,24 +209,87 @@ def test_resnet18_encoder_for_cifar():
 
 
 def test_augmentations_suit_each_data_set():
-    from torchvision.transforms import v2
+    from algorithms.contrastive.augment import ViewMaker, build_recipe
 
-    from algorithms.contrastive.augment import ViewMaker, build_augmentation
+    digits, cifar = build_recipe((1, 8, 8), "weak"), build_recipe((3, 32, 32), "strong")
+    assert not digits.flip and not digits.jitter and digits.degrees == 10  # a flipped 2 is no 2
+    assert cifar.flip and cifar.jitter == 0.8 and cifar.grey_p == 0.2 and cifar.blur_p == 0.5
+    assert cifar.crop_scale == (0.2, 1.0) and digits.crop_scale == (0.5, 1.0)
+    assert build_recipe((3, 32, 32), "weak").blur_p == 0, "blur is MoCo v2's stronger recipe"
+    assert build_recipe((1, 28, 28), "strong").erase_p == 0.25
+    for shape, strength in [((1, 8, 8), "weak"), ((1, 28, 28), "strong"), ((3, 32, 32), "strong")]:
+        batch = torch.rand(16, *shape) * 2 - 1
+        torch.manual_seed(0)
+        a, b = ViewMaker(shape, strength)(batch)
+        assert a.shape == batch.shape and not torch.allclose(a, b)
+        assert a.min() >= -1 and a.max() <= 1
+        torch.manual_seed(0)
+        assert torch.equal(ViewMaker(shape, strength)(batch)[0], a), "the trial's seed fixes its views"
 
-    def kinds(shape, strength):
-        return {type(t).__name__ for t in build_augmentation(shape, strength).transforms} | {
-            type(inner).__name__ for t in build_augmentation(shape, strength).transforms
-            if isinstance(t, v2.RandomApply) for inner in t.transforms}
 
-    digits, cifar = kinds((1, 8, 8), "weak"), kinds((3, 32, 32), "strong")
-    assert "RandomHorizontalFlip" not in digits and "ColorJitter" not in digits  # a flipped 2 is no 2
-    assert {"RandomResizedCrop", "RandomHorizontalFlip", "ColorJitter", "RandomGrayscale", "GaussianBlur"} <= cifar
-    assert "GaussianBlur" not in kinds((3, 32, 32), "weak"), "blur is MoCo v2's stronger recipe"
+def _geometry(n=2, width=1.0, height=1.0, centre=(0.0, 0.0), angle=0.0, shift=(0.0, 0.0), flip=False):
+    from algorithms.contrastive.augment import geometry
+
+    full = lambda v: torch.full((n,), float(v))  # noqa: E731
+    return geometry(full(width), full(height), torch.tensor([centre] * n), full(angle), torch.tensor([shift] * n),
+                    torch.tensor([flip] * n))
+
+
+def test_batched_geometry_matches_torchvision():
+    """One affine grid per image does torchvision's crop, rotation, translation and flip."""
+    from torchvision.transforms.v2 import functional as TF
+
+    from algorithms.contrastive.augment import warp
+
+    x = torch.rand(2, 1, 8, 8)
+    assert torch.equal(warp(x, _geometry()), x)
+    assert torch.allclose(warp(x, _geometry(angle=90)), TF.rotate(x, 90), atol=1e-6)  # counter-clockwise
+    assert torch.equal(warp(x, _geometry(flip=True)), x.flip(-1))
+    one_pixel_right_and_down = TF.affine(x, angle=0, translate=[1, 1], scale=1, shear=[0, 0])
+    assert torch.allclose(warp(x, _geometry(shift=(1 / 8, 1 / 8))), one_pixel_right_and_down, atol=1e-6)
+    ramp = torch.linspace(0, 1, 16).view(1, 1, 1, 16) * 0.7 + torch.linspace(0, 1, 16).view(1, 1, 16, 1) * 0.3
+    turned = TF.affine(ramp, angle=-30, translate=[0, 0], scale=1, shear=[0, 0],  # affine's angle is clockwise
+                       interpolation=TF.InterpolationMode.BILINEAR)
+    assert torch.allclose(warp(ramp, _geometry(n=1, angle=30))[..., 4:12, 4:12], turned[..., 4:12, 4:12], atol=1e-5)
+    # the top-left quadrant resized to the whole image (inside the crop; at its inner edge the grid keeps
+    # sampling the image beyond the crop where interpolate clamps)
+    quadrant = F.interpolate(x[..., :4, :4], size=8, mode="bilinear", align_corners=False)
+    cropped = warp(x, _geometry(width=0.5, height=0.5, centre=(-0.5, -0.5)), "border")
+    assert torch.allclose(cropped[..., :7, :7], quadrant[..., :7, :7], atol=1e-6)
+
+
+def test_sampled_crops_keep_torchvisions_ranges():
+    from algorithms.contrastive.augment import build_recipe, sample_geometry
+
     torch.manual_seed(0)
-    batch = torch.rand(4, 1, 8, 8) * 2 - 1
-    a, b = ViewMaker((1, 8, 8))(batch)
-    assert a.shape == batch.shape and not torch.allclose(a, b)
-    assert a.min() >= -1 and a.max() <= 1
+    recipe = build_recipe((3, 32, 32), "strong")
+    theta = sample_geometry(20_000, recipe)
+    width, height = theta[:, 0, :2].norm(dim=1), theta[:, 1, :2].norm(dim=1)
+    area, ratio = width * height, width / height
+    assert area.min() >= 0.2 - 1e-6 and area.max() <= 1 + 1e-6
+    assert ratio.min() >= 0.8 - 1e-6 and ratio.max() <= 1.25 + 1e-6
+    assert (theta[:, :, 2].abs() <= 1 - torch.stack([width, height], 1) + 1e-6).all(), "crops stay inside"
+    assert abs((theta[:, 0, 0] < 0).float().mean().item() - 0.5) < 0.02, "half are mirrored"
+
+
+def test_colour_jitter_blur_and_erasing_are_the_torchvision_operations():
+    from torchvision.transforms.v2 import functional as TF
+
+    from algorithms.contrastive import augment
+
+    x = torch.rand(4, 3, 8, 8)
+    assert torch.allclose(augment._hsv_to_rgb(augment._rgb_to_hsv(x)), x, atol=1e-5)
+    hsv = augment._rgb_to_hsv(x)
+    shifted = augment._hsv_to_rgb(torch.stack([(hsv[:, 0] + 0.1) % 1.0, hsv[:, 1], hsv[:, 2]], 1))
+    assert torch.allclose(shifted, TF.adjust_hue(x, 0.1), atol=1e-4)
+    assert torch.allclose(augment._grey(x), TF.rgb_to_grayscale(x), atol=1e-6)
+    assert torch.equal(augment.colour_jitter(x, 0.8, torch.zeros(4, dtype=torch.bool)), x)
+    flat = torch.full((2, 3, 8, 8), 0.3)
+    assert torch.allclose(augment.gaussian_blur(flat, 3, torch.ones(2, dtype=torch.bool)), flat, atol=1e-6)
+    torch.manual_seed(0)
+    erased = augment.random_erasing(torch.ones(500, 1, 28, 28), torch.ones(500, dtype=torch.bool))
+    share = 1 - erased.mean((1, 2, 3))
+    assert 0.01 < share.min() and share.max() < 0.2 and 0.05 < share.mean() < 0.1  # area in [0.02, 0.15]
 
 
 def test_small_test_splits_are_cross_validated_with_wilson_intervals():
