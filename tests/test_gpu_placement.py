@@ -143,3 +143,14 @@ def test_the_rl_learner_takes_the_trials_gpu_share(ray_with_a_declared_gpu):
     actor = TrialLikeActor.remote()
     assert ray.get(actor.learner_gpus.remote(True)) == 0.5
     assert ray.get(actor.learner_gpus.remote(False)) == 0, "no CUDA: the learner trains on the CPU"
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["tiny", "--address", "auto", "--num-gpus", "1"], "--num-cpus and --num-gpus size a new local Ray instance"),
+    (["tiny", "--num-gpus", "-1"], "--num-gpus must be >= 0, got -1.0"),
+])
+def test_gpu_options_are_checked_before_anything_starts(argv, message):
+    from orchestration.sweep import _check_options, parse_args
+
+    with pytest.raises(SweepError, match=message):
+        _check_options(parse_args(argv))
