@@ -2,7 +2,9 @@
 
 The driver opens the parent run (`SweepTracking`); each trial, in its Ray worker, opens or
 reuses its child run (`TrialRun`) found by the tag `ray.trial_id`, so a resumed or retried
-trial keeps logging into the same run. Metrics are buffered and sent with log_batch.
+trial keeps logging into the same run. Metrics are buffered and sent with log_batch from a background
+thread (`orchestration.sender`), which retries what an overloaded server refuses; a trial's other
+requests to MLflow are retried the same way.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from urllib.parse import urlparse
 
 from orchestration.errors import SweepError
 from orchestration.search_space import config_id
+from orchestration.sender import BatchSender, call_with_retries
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 PARENT_TAG = "mlflow.parentRunId"
@@ -229,10 +232,10 @@ class TrialRun:
         self.flush_every_s, self.max_buffer = flush_every_s, max_buffer
         self._buffer: list = []
         self._last_flush = time.monotonic()
-        found = self.client.search_runs(
+        found = self._retried(lambda: self.client.search_runs(
             [context.experiment_id],
             filter_string=f"tags.`{TRIAL_TAG}` = '{trial_id}' and tags.`{PARENT_TAG}` = '{context.parent_run_id}'",
-            max_results=1)
+            max_results=1), "finding the trial's run")
         if found:
             self.run_id = found[0].info.run_id
             self.resumed = True
@@ -241,18 +244,21 @@ class TrialRun:
             # its last checkpoint (a --resume finds it KILLED instead).
             if found[0].info.status in ("FAILED", "RUNNING", "FINISHED"):
                 retries = int(found[0].data.tags.get("sweep.retries", "0")) + 1
-                self.client.set_tag(self.run_id, "sweep.retries", str(retries))
-            self.client.update_run(self.run_id, status="RUNNING")
-            self.logged_through = self._last_logged_step(found[0])
+                self._retried(lambda: self.client.set_tag(self.run_id, "sweep.retries", str(retries)), "a tag")
+            self._retried(lambda: self.client.update_run(self.run_id, status="RUNNING"), "the run's status")
+            self.logged_through = self._retried(lambda: self._last_logged_step(found[0]), "the run's history")
         else:
             config = {k: params[k] for k in context.config_keys if k in params}
-            run = self.client.create_run(context.experiment_id, run_name=trial_name,
-                                         tags={PARENT_TAG: context.parent_run_id, TRIAL_TAG: trial_id,
-                                               CONFIG_TAG: config_id(config)})
+            tags = {PARENT_TAG: context.parent_run_id, TRIAL_TAG: trial_id, CONFIG_TAG: config_id(config)}
+            # a retried create_run whose first answer was lost would leave an empty run beside this one
+            run = self._retried(lambda: self.client.create_run(context.experiment_id, run_name=trial_name, tags=tags),
+                                "creating the trial's run")
             self.run_id = run.info.run_id
             self.resumed = False
             self.logged_through = -1
-            log_params(self.client, self.run_id, params)
+            self._retried(lambda: log_params(self.client, self.run_id, params), "the trial's params")
+        self.sender = BatchSender(lambda batch: self.client.log_batch(self.run_id, metrics=batch),
+                                  what=f"logging metrics of run {self.run_id}")
         self.system = None
         if context.system_metrics_s:
             from orchestration.system_metrics import SystemMetrics
@@ -268,6 +274,12 @@ class TrialRun:
             system, self.system = self.system, None
             system.stop()
 
+    def close(self) -> None:
+        """Stop sampling system metrics and, once everything buffered is stored, the sender's thread."""
+        self.stop_system_metrics()
+        self.flush(wait=False)
+        self.sender.close()
+
     def _last_logged_step(self, run) -> int:
         """The last iteration any metric of this run reached. A trial restored from a checkpoint older than
         its MLflow history (the newer checkpoint's write failed) repeats those steps and must not log
@@ -277,7 +289,12 @@ class TrialRun:
         steps = [m.step for key in keys for m in self.client.get_metric_history(self.run_id, key)]
         return max(steps, default=-1)
 
+    @staticmethod
+    def _retried(call, what: str):
+        return call_with_retries(call, what)
+
     def log_metrics(self, metrics: dict, step: int) -> None:
+        """Buffer the values (timestamped now); a full or old buffer goes to the sender without waiting."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
@@ -285,49 +302,59 @@ class TrialRun:
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 self._buffer.append(Metric(key, float(value), now, step))
         if len(self._buffer) >= self.max_buffer or time.monotonic() - self._last_flush >= self.flush_every_s:
-            self.flush()
+            self.flush(wait=False)
 
-    def flush(self) -> None:
+    def flush(self, wait: bool = True) -> None:
+        """Hand the buffer to the sender; with `wait`, return once MLflow holds everything logged so far
+        (at every checkpoint and at the end, so a restored trial finds its history complete)."""
         while self._buffer:
             chunk, self._buffer = self._buffer[:1000], self._buffer[1000:]
-            self.client.log_batch(self.run_id, metrics=chunk)
+            self.sender.submit(chunk)
         self._last_flush = time.monotonic()
+        if wait:
+            self.sender.flush()
 
     def log_params(self, params: dict) -> None:
-        log_params(self.client, self.run_id, params)
+        self._retried(lambda: log_params(self.client, self.run_id, params), "params")
 
     def set_tags(self, tags: dict) -> None:
         from mlflow.entities import RunTag
 
         if tags:
-            self.client.log_batch(self.run_id, tags=[RunTag(key, str(value)) for key, value in tags.items()])
+            batch = [RunTag(key, str(value)) for key, value in tags.items()]
+            self._retried(lambda: self.client.log_batch(self.run_id, tags=batch), "tags")
 
     def log_artifacts(self, directory: Path, artifact_path: str | None = None) -> None:
         if any(Path(directory).iterdir()):
-            self.client.log_artifacts(self.run_id, str(directory), artifact_path)
+            self._retried(lambda: self.client.log_artifacts(self.run_id, str(directory), artifact_path), "artifacts")
 
     def fail(self, error: BaseException) -> None:
         """Keep what was logged, record the error, and mark the run FAILED."""
         self.stop_system_metrics()
         self.flush()
-        self.client.set_tag(self.run_id, "error", f"{type(error).__name__}: {error}"[:5000])
-        self.client.log_text(self.run_id, "".join(traceback.format_exception(error)), "error.txt")
-        self.client.set_terminated(self.run_id, status="FAILED")
+        self._retried(lambda: self.client.set_tag(self.run_id, "error", f"{type(error).__name__}: {error}"[:5000]),
+                      "the error")
+        self._retried(lambda: self.client.log_text(self.run_id, "".join(traceback.format_exception(error)),
+                                                   "error.txt"), "the error")
+        self._retried(lambda: self.client.set_terminated(self.run_id, status="FAILED"), "the run's status")
+        self.sender.close()
 
     def pause(self) -> None:
         """PBT paused the trial: everything sent, the run SCHEDULED until the trial continues."""
         self.stop_system_metrics()
         self.flush()
-        self.client.update_run(self.run_id, status="SCHEDULED")
+        self._retried(lambda: self.client.update_run(self.run_id, status="SCHEDULED"), "the run's status")
+        self.sender.close()
 
     def record_exploit(self, source: dict, new_values: dict) -> None:
         """PBT restored this trial from another trial's checkpoint with mutated values: a tag per exploit,
         `pbt.exploit.<iteration>`, holding the source trial and run, and the old and new values."""
         record = {"iteration": source.get("iteration"), "from_trial": source.get("trial_id"),
                   "from_run": source.get("run_id"), "old": source.get("hyperparameters", {}), "new": new_values}
-        self.client.set_tag(self.run_id, f"{EXPLOIT_TAG}.{source.get('iteration')}", json.dumps(record))
+        self.set_tags({f"{EXPLOIT_TAG}.{source.get('iteration')}": json.dumps(record)})
 
     def finish(self, status: str = "FINISHED") -> None:
         self.stop_system_metrics()
         self.flush()
-        self.client.set_terminated(self.run_id, status=status)
+        self._retried(lambda: self.client.set_terminated(self.run_id, status=status), "the run's status")
+        self.sender.close()

@@ -176,7 +176,7 @@ class SweepTrainable(tune.Trainable):
 
     def _close(self) -> None:
         if self.run is not None:
-            self.run.stop_system_metrics()
+            self.run.close()
         close = getattr(self.experiment, "close", None)
         if close is not None:
             close()

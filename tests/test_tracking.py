@@ -1,5 +1,7 @@
 """MLflow tracking against a real server: batching, reuse of a trial's run, failures keep what was logged."""
 
+import time
+
 import pytest
 
 from orchestration.tracking import SweepTracking, TrialRun, resolve_tracking_uri
@@ -153,3 +155,58 @@ def test_a_resumed_run_counts_iterations_not_system_metric_samples(sweep):
     again = TrialRun(sweep.context(system_metrics_s=None), "t_sys", "a", {"lr": 0.1})
     assert again.resumed and again.logged_through == 2
     assert "sweep.retries" not in sweep.client.get_run(again.run_id).data.tags, "a paused run is not retried"
+
+
+def test_sixteen_trials_lose_and_repeat_no_step_while_the_server_is_down(tmp_path, monkeypatch):
+    """16 trials log through TrialRun while the server stops for 6 s and comes back on the same port. The
+    MLflow client's own retries are off, so each refused request reaches the trial's sender: training goes on,
+    no trial fails, and every step of every metric is stored exactly once."""
+    import threading
+
+    from conftest import MlflowServer
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    store = tmp_path / "store"
+    store.mkdir()
+    server = MlflowServer(store)
+    try:
+        tracking = SweepTracking(server.uri, "outage-16")
+        tracking.open_parent("tune-exp", {"family": "diffusion"}, tags={}, resume=False)
+        context = tracking.context(server.uri, (), None)
+        steps, errors, runs = 24, [], {}
+
+        def trial(name):
+            try:
+                run = TrialRun(context, name, name, {"lr": 0.1})
+                runs[name] = run.run_id
+                for step in range(1, steps + 1):
+                    blocked = time.perf_counter()
+                    run.log_metrics({f"m{i}": step + i for i in range(8)}, step=step)
+                    run.flush(wait=False)
+                    assert time.perf_counter() - blocked < 1.0, "training waited on the tracking server"
+                    time.sleep(0.5)
+                run.finish()
+            except BaseException as err:
+                errors.append(f"{name}: {type(err).__name__}: {err}")
+
+        threads = [threading.Thread(target=trial, args=(f"t{i:02d}",)) for i in range(16)]
+        for thread in threads:
+            thread.start()
+        deadline = time.time() + 60
+        while len(runs) < 16 and time.time() < deadline:
+            time.sleep(0.1)
+        time.sleep(2)
+        server.stop()
+        time.sleep(6)
+        server = MlflowServer(store, port=server.port)
+        for thread in threads:
+            thread.join(timeout=300)
+        assert not errors, errors
+        client = server.client()
+        for name, run_id in runs.items():
+            assert client.get_run(run_id).info.status == "FINISHED"
+            for i in range(8):
+                logged = sorted(m.step for m in client.get_metric_history(run_id, f"m{i}"))
+                assert logged == list(range(1, steps + 1)), (name, f"m{i}", logged)
+    finally:
+        server.stop()

@@ -14,7 +14,9 @@ from conftest import REPO, MlflowServer, run_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.long]
 
-SHORT_RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
+# MLflow's client retries once, and a trial's own retries (orchestration.sender) give up after 5 s
+SHORT_RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                 "SWEEP_TRACKING_RETRY_S": "5"}
 
 
 def test_an_outage_beyond_the_retries_stops_the_sweep_resumably(tmp_path):
