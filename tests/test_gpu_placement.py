@@ -6,7 +6,6 @@ the policy must catch; `--cpu-fallback` lets the packing tests train anyway, and
 import textwrap
 
 import pytest
-import ray
 
 from conftest import run_cli
 from orchestration.errors import SweepError
@@ -115,22 +114,17 @@ def test_device_cuda_is_checked_against_the_clusters_gpus(tmp_path):
     check_cuda_requests(auto_only, cpu_only, 0.0)
 
 
-@pytest.fixture
-def ray_with_a_declared_gpu():
-    ray.init(num_cpus=1, num_gpus=1, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
+LEARNER_SHARE = """
+import json, sys
+from unittest import mock
+import ray, torch
+
+ray.init(num_cpus=1, num_gpus=1, include_dashboard=False, log_to_driver=False)
 
 
 @ray.remote(num_cpus=0, num_gpus=0.5)
-class TrialLikeActor:
-    """Holds half of the GPU, as an RL trial does by default."""
-
-    def learner_gpus(self, torch_sees_cuda: bool):
-        from unittest import mock
-
-        import torch
-
+class TrialLikeActor:  # holds half of the GPU, as an RL trial does by default
+    def learner_gpus(self, torch_sees_cuda):
         from algorithms.rl import FAMILY
         from algorithms.rl.experiment import build_config
 
@@ -139,10 +133,27 @@ class TrialLikeActor:
             return build_config(FAMILY.resolve({})).num_gpus_per_learner
 
 
-def test_the_rl_learner_takes_the_trials_gpu_share(ray_with_a_declared_gpu):
-    actor = TrialLikeActor.remote()
-    assert ray.get(actor.learner_gpus.remote(True)) == 0.5
-    assert ray.get(actor.learner_gpus.remote(False)) == 0, "no CUDA: the learner trains on the CPU"
+actor = TrialLikeActor.remote()
+print(json.dumps([ray.get(actor.learner_gpus.remote(True)), ray.get(actor.learner_gpus.remote(False))]))
+"""
+
+
+def test_the_rl_learner_takes_the_trials_gpu_share():
+    """In a process of its own: a second Ray instance in the test process would leave Tune's registry pointing
+    at the first (test_rl_algorithms registers envs there)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    out = subprocess.run([sys.executable, "-c", LEARNER_SHARE], capture_output=True, text=True, timeout=180,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    with_cuda, without = json.loads(out.stdout.strip().splitlines()[-1])
+    assert with_cuda == 0.5, "the Learner takes the trial's share of the GPU"
+    assert without == 0, "no CUDA: the Learner trains on the CPU"
 
 
 @pytest.mark.parametrize("argv,message", [
