@@ -391,6 +391,32 @@ def speedups_section() -> list[str]:
     return lines
 
 
+def tracking_load_section() -> list[str]:
+    title = "## Tracking under load: many trials, one MLflow server (`bench/tracking_load.py`)"
+    result = load("tracking_load")
+    if result is None:
+        return [title, "", "Not run yet: `python bench/tracking_load.py`.", ""]
+    lines = [title, "", ran(result), "",
+             ("N simulated trials log through the project's trial-logging path (`TrialRun`), each a batch of 8 "
+              "metrics every 0.5 s, against an MLflow server started by the benchmark with its default 4 workers, "
+              "on SQLite or PostgreSQL 15, with MLflow's default connection pool (5 + 10 overflow per worker) or "
+              "`pool` (40 + 40, as `cluster.yaml` sets it). `local`: no server, each trial a process writing "
+              "into one SQLite file. Latency: each `log_batch` request, the client's own retries included. "
+              "Refused: requests that raised (the background sender sends them again). Lost and duplicated: "
+              "metric points missing from, or held twice in, each run's history read back afterwards. Blocked: "
+              "the time a trial's training loop spent in logging calls. Each row is one run."), ""]
+    for label, block in result["paths"].items():
+        rows = [[r["backend"], r["trials"], r["offered_batches_per_s"], r["served_batches_per_s"],
+                 f"{r['p50_ms']} / {r['p99_ms']}", r["failed_requests"], r["runs_not_opened"],
+                 r["trials_that_hit_an_error"], r["lost_points"], r["duplicated_points"],
+                 r["median_blocked_s_per_trial"]] for r in block["rows"]]
+        lines += [f"**{label}** ({block['seconds']:g} s per run)", "", *made_elsewhere(block, result),
+                  table(["backend", "trials", "batches/s offered", "served", "p50 / p99 ms", "refused requests",
+                         "runs not opened", "trials that hit an error", "lost points", "duplicated points",
+                         "blocked s per trial (median)"], rows), ""]
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
@@ -411,7 +437,8 @@ def main() -> None:
              *rl_section("rl_a2c", "ours_a2c", "rllib_ppo", "Our A2C vs RLlib's PPO (its tuned CartPole settings)"),
              *cleanrl_section(), *scaling_section(), *diffusion_section(), *stability_section(), *overhead_section(),
              *asha_section(),
-             *memory_section(), *tpe_section(), *pbt_section(), *gpu_section(), *speedups_section()]
+             *memory_section(), *tpe_section(), *pbt_section(), *gpu_section(), *speedups_section(),
+             *tracking_load_section()]
     output.write_text("\n".join(parts).rstrip() + "\n")
     print(f"wrote {output}")
 

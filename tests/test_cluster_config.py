@@ -35,3 +35,14 @@ def test_nothing_is_open_to_the_world():
     start = " ".join(config["head_start_ray_commands"])
     assert "mlflow server" in start and "--dashboard-host=127.0.0.1" in start
     assert "pip install" in " ".join(config["setup_commands"])
+
+
+def test_the_heads_mlflow_server_is_sized_for_many_trials():
+    """The server command carries the connection-pool settings bench/tracking_load.py measured, and the head
+    can run PostgreSQL for it."""
+    start = " ".join(load()["head_start_ray_commands"])
+    server = start[start.index("MLFLOW_SQLALCHEMYSTORE_POOL_SIZE"):start.index("> ~/mlflow/server.log")]
+    settings = dict(word.split("=", 1) for word in server.split() if "=" in word and word.startswith("MLFLOW_"))
+    assert settings == {"MLFLOW_SQLALCHEMYSTORE_POOL_SIZE": "40", "MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW": "40"}
+    assert "mlflow server" in server and "--workers 4" in server
+    assert "postgresql" in " ".join(load()["head_setup_commands"])
