@@ -404,9 +404,12 @@ def tracking_load_section() -> list[str]:
               "into one SQLite file. Latency: each `log_batch` request, the client's own retries included. "
               "Refused: requests that raised (the background sender sends them again). Lost and duplicated: "
               "metric points missing from, or held twice in, each run's history read back afterwards. Blocked: "
-              "the time a trial's training loop spent in logging calls. Each row is one run."), ""]
+              "the time a trial's training loop spent in logging calls. Served: batches stored per second from "
+              "the start until the last was stored (the trials log for the block's seconds). Each row is one run."),
+             ""]
     for label, block in result["paths"].items():
-        rows = [[r["backend"], r["trials"], r["offered_batches_per_s"], r["served_batches_per_s"],
+        rows = [[r["backend"], r["trials"], r["offered_batches_per_s"],
+                 f"{r['served_batches_per_s']} (last at {r['last_stored_after_s']:g} s)",
                  f"{r['p50_ms']} / {r['p99_ms']}", r["failed_requests"], r["runs_not_opened"],
                  r["trials_that_hit_an_error"], r["lost_points"], r["duplicated_points"],
                  r["median_blocked_s_per_trial"]] for r in block["rows"]]

@@ -9,8 +9,9 @@ then every `--interval` s logs `--metrics` metrics for its next step and flushes
 The trials are threads in `--processes` processes, started together.
 
 Measured: each `log_batch` request (its wall time, the MLflow client's own retries included, and whether it
-raised), the time each trial spent blocked in logging, and afterwards every run's metric history read back:
-a step missing from a metric is lost, a step held twice is duplicated. `local` is the embedded default: no
+raised), batches stored per second from the common start until the last one was stored, the time each trial
+spent blocked in logging, and afterwards every run's metric history read back: a step missing from a metric
+is lost, a step held twice is duplicated. `local` is the embedded default: no
 server, each of the N trials writing straight into one `sqlite:///` file.
 
     python bench/tracking_load.py                                   # every backend, N = 16, 64, 128
@@ -120,9 +121,9 @@ class TimedClient:
         try:
             result = self._client.log_batch(*args, **kwargs)
         except Exception as err:
-            self._requests.append((time.perf_counter() - start, f"{type(err).__name__}: {err}"[:300]))
+            self._requests.append((time.perf_counter() - start, f"{type(err).__name__}: {err}"[:300], time.time()))
             raise
-        self._requests.append((time.perf_counter() - start, None))
+        self._requests.append((time.perf_counter() - start, None, time.time()))
         return result
 
     def __getattr__(self, name):
@@ -226,9 +227,14 @@ def measure(backend: str, trials: int, args) -> dict:
     latencies = sorted(r[0] for r in requests)
     failed = [r[1] for r in requests if r[1]]
     served = len(requests) - len(failed)
+    # from the common start until the last batch was stored: a sender may still be sending after the trials'
+    # logging loops end, so dividing by --seconds would overstate what the server took in
+    last_stored = max((r[2] for r in requests if not r[1]), default=start)
+    span = max(last_stored - start, args.seconds)
     quantile = lambda q: round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000, 1)  # noqa: E731
     return {"backend": backend, "trials": trials, "offered_batches_per_s": round(trials / args.interval, 1),
-            "served_batches_per_s": round(served / args.seconds, 1), "requests": len(requests),
+            "served_batches_per_s": round(served / span, 1), "last_stored_after_s": round(last_stored - start, 1),
+            "requests": len(requests),
             "failed_requests": len(failed), "first_failure": failed[0] if failed else None,
             "trials_that_hit_an_error": sum(1 for r in records if r["errors"] or "open_error" in r),
             "runs_not_opened": sum(1 for r in records if "open_error" in r),
