@@ -18,6 +18,11 @@ def load(name: str) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def load_all(pattern: str) -> list[dict]:
+    """Every result whose file matches `pattern` (one per device, say), in file-name order."""
+    return [json.loads(path.read_text()) for path in sorted(RESULTS.glob(pattern))]
+
+
 def table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
@@ -340,7 +345,7 @@ def pbt_section() -> list[str]:
 
 def gpu_section() -> list[str]:
     title = "## Trials per GPU (`bench/gpu.py`)"
-    results = [json.loads(path.read_text()) for path in sorted(RESULTS.glob("gpu_*.json"))]
+    results = load_all("gpu_*.json")
     if not results:
         return [title, "", "Not run yet: `python bench/gpu.py` on a machine with a CUDA GPU.", ""]
     lines = [title, ""]
@@ -363,7 +368,7 @@ def gpu_section() -> list[str]:
 
 def speedups_section() -> list[str]:
     title = "## Training speed-ups: precision, compile, channels_last (`bench/speedups.py`)"
-    results = [json.loads(path.read_text()) for path in sorted(RESULTS.glob("speedups_*.json"))]
+    results = load_all("speedups_*.json")
     if not results:
         return [title, "", "Not run yet: `python bench/speedups.py`.", ""]
     lines = [title, ""]
