@@ -22,6 +22,9 @@ EXIT_USAGE = 2
 EXIT_STOPPED = 3  # stopped before the end, resumable: a stall, a tracking outage, a full disk
 EXIT_INTERRUPTED = 130
 
+# what requests (through urllib3) says when a server cannot be reached, after its own retries
+UNREACHABLE_SIGNS = ("Max retries exceeded", "Connection refused", "Failed to establish")
+
 
 def infrastructure_failure(error: BaseException) -> str | None:
     """One line for a driver error that is the machine's or the tracking server's, not the code's: a
@@ -40,6 +43,6 @@ def infrastructure_failure(error: BaseException) -> str | None:
             return f"disk full: {text.splitlines()[0][:200] if text else type(err).__name__}"
     for err in seen:
         text = str(err)
-        if any(sign in text for sign in ("Max retries exceeded", "Connection refused", "Failed to establish")):
+        if any(sign in text for sign in UNREACHABLE_SIGNS):
             return "the MLflow tracking server stopped answering (after the client's retries)"
     return None

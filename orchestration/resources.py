@@ -131,7 +131,7 @@ def asks_for_cuda(spec) -> bool:
     return "cuda" in entry.get("values", [entry.get("value")])
 
 
-def check_cuda_requests(spec, cluster: ClusterShape | None, gpus_per_trial: float) -> None:
+def check_cuda_requests(spec, cluster: ClusterShape | None = None, gpus_per_trial: float = 0.0) -> None:
     """`device: cuda` needs a GPU for every trial that asks for it: refuse the sweep, in one line,
     when the cluster has no GPU on any node (nor a node type that could start with one), or when
     trials are given no GPU share. `cluster` None: the local machine before Ray starts, judged by torch."""

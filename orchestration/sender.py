@@ -18,11 +18,12 @@ import threading
 import time
 from collections import deque
 
+from orchestration.errors import UNREACHABLE_SIGNS
+
 RETRY_LIMIT_ENV = "SWEEP_TRACKING_RETRY_S"
 DEFAULT_RETRY_LIMIT_S = 600.0
 OVERLOAD_SIGNS = ("QueuePool limit", "timed out", "database is locked", "too many connections",
-                  "could not obtain lock", "Max retries exceeded", "Connection refused", "Connection aborted",
-                  "Failed to establish", "Read timed out", "RemoteDisconnected")
+                  "could not obtain lock", "Connection aborted", "RemoteDisconnected", *UNREACHABLE_SIGNS)
 
 
 class TrackingUnavailable(RuntimeError):

@@ -133,7 +133,7 @@ def prepare(args: argparse.Namespace):
     if args.address is None:  # the local machine is the cluster: a GPU request is judged before Ray starts
         from orchestration.resources import check_cuda_requests
 
-        check_cuda_requests(spec, None, args.gpus_per_trial if args.gpus_per_trial is not None else 1)
+        check_cuda_requests(spec)
 
     uri = resolve_tracking_uri(args.tracking_uri)
     check_tracking_uri(uri)

@@ -232,7 +232,7 @@ class TrialRun:
         self.flush_every_s, self.max_buffer = flush_every_s, max_buffer
         self._buffer: list = []
         self._last_flush = time.monotonic()
-        found = self._retried(lambda: self.client.search_runs(
+        found = call_with_retries(lambda: self.client.search_runs(
             [context.experiment_id],
             filter_string=f"tags.`{TRIAL_TAG}` = '{trial_id}' and tags.`{PARENT_TAG}` = '{context.parent_run_id}'",
             max_results=1), "finding the trial's run")
@@ -244,19 +244,20 @@ class TrialRun:
             # its last checkpoint (a --resume finds it KILLED instead).
             if found[0].info.status in ("FAILED", "RUNNING", "FINISHED"):
                 retries = int(found[0].data.tags.get("sweep.retries", "0")) + 1
-                self._retried(lambda: self.client.set_tag(self.run_id, "sweep.retries", str(retries)), "a tag")
-            self._retried(lambda: self.client.update_run(self.run_id, status="RUNNING"), "the run's status")
-            self.logged_through = self._retried(lambda: self._last_logged_step(found[0]), "the run's history")
+                call_with_retries(lambda: self.client.set_tag(self.run_id, "sweep.retries", str(retries)), "a tag")
+            call_with_retries(lambda: self.client.update_run(self.run_id, status="RUNNING"), "the run's status")
+            self.logged_through = call_with_retries(lambda: self._last_logged_step(found[0]), "the run's history")
         else:
             config = {k: params[k] for k in context.config_keys if k in params}
             tags = {PARENT_TAG: context.parent_run_id, TRIAL_TAG: trial_id, CONFIG_TAG: config_id(config)}
             # a retried create_run whose first answer was lost would leave an empty run beside this one
-            run = self._retried(lambda: self.client.create_run(context.experiment_id, run_name=trial_name, tags=tags),
-                                "creating the trial's run")
+            run = call_with_retries(
+                lambda: self.client.create_run(context.experiment_id, run_name=trial_name, tags=tags),
+                "creating the trial's run")
             self.run_id = run.info.run_id
             self.resumed = False
             self.logged_through = -1
-            self._retried(lambda: log_params(self.client, self.run_id, params), "the trial's params")
+            call_with_retries(lambda: log_params(self.client, self.run_id, params), "the trial's params")
         self.sender = BatchSender(lambda batch: self.client.log_batch(self.run_id, metrics=batch),
                                   what=f"logging metrics of run {self.run_id}")
         self.system = None
@@ -289,10 +290,6 @@ class TrialRun:
         steps = [m.step for key in keys for m in self.client.get_metric_history(self.run_id, key)]
         return max(steps, default=-1)
 
-    @staticmethod
-    def _retried(call, what: str):
-        return call_with_retries(call, what)
-
     def log_metrics(self, metrics: dict, step: int) -> None:
         """Buffer the values (timestamped now); a full or old buffer goes to the sender without waiting."""
         from mlflow.entities import Metric
@@ -315,35 +312,35 @@ class TrialRun:
             self.sender.flush()
 
     def log_params(self, params: dict) -> None:
-        self._retried(lambda: log_params(self.client, self.run_id, params), "params")
+        call_with_retries(lambda: log_params(self.client, self.run_id, params), "params")
 
     def set_tags(self, tags: dict) -> None:
         from mlflow.entities import RunTag
 
         if tags:
             batch = [RunTag(key, str(value)) for key, value in tags.items()]
-            self._retried(lambda: self.client.log_batch(self.run_id, tags=batch), "tags")
+            call_with_retries(lambda: self.client.log_batch(self.run_id, tags=batch), "tags")
 
     def log_artifacts(self, directory: Path, artifact_path: str | None = None) -> None:
         if any(Path(directory).iterdir()):
-            self._retried(lambda: self.client.log_artifacts(self.run_id, str(directory), artifact_path), "artifacts")
+            call_with_retries(lambda: self.client.log_artifacts(self.run_id, str(directory), artifact_path),
+                              "artifacts")
 
     def fail(self, error: BaseException) -> None:
         """Keep what was logged, record the error, and mark the run FAILED."""
         self.stop_system_metrics()
         self.flush()
-        self._retried(lambda: self.client.set_tag(self.run_id, "error", f"{type(error).__name__}: {error}"[:5000]),
-                      "the error")
-        self._retried(lambda: self.client.log_text(self.run_id, "".join(traceback.format_exception(error)),
-                                                   "error.txt"), "the error")
-        self._retried(lambda: self.client.set_terminated(self.run_id, status="FAILED"), "the run's status")
+        self.set_tags({"error": f"{type(error).__name__}: {error}"[:5000]})
+        text = "".join(traceback.format_exception(error))
+        call_with_retries(lambda: self.client.log_text(self.run_id, text, "error.txt"), "the error")
+        call_with_retries(lambda: self.client.set_terminated(self.run_id, status="FAILED"), "the run's status")
         self.sender.close()
 
     def pause(self) -> None:
         """PBT paused the trial: everything sent, the run SCHEDULED until the trial continues."""
         self.stop_system_metrics()
         self.flush()
-        self._retried(lambda: self.client.update_run(self.run_id, status="SCHEDULED"), "the run's status")
+        call_with_retries(lambda: self.client.update_run(self.run_id, status="SCHEDULED"), "the run's status")
         self.sender.close()
 
     def record_exploit(self, source: dict, new_values: dict) -> None:
@@ -356,5 +353,5 @@ class TrialRun:
     def finish(self, status: str = "FINISHED") -> None:
         self.stop_system_metrics()
         self.flush()
-        self._retried(lambda: self.client.set_terminated(self.run_id, status=status), "the run's status")
+        call_with_retries(lambda: self.client.set_terminated(self.run_id, status=status), "the run's status")
         self.sender.close()

@@ -75,10 +75,9 @@ class SweepTrainable(tune.Trainable):
         cpus = self.trial_resources.head_cpus if self.trial_resources else 1
         torch.set_num_threads(max(1, int(cpus)))
         self.run = TrialRun(self.tracking, self.trial_id, self.trial_name, self.resolved)
-        self.run.set_tags(where_am_i())
         try:
             placement = gpu_placement()
-            self.run.set_tags(placement)
+            self.run.set_tags({**where_am_i(), **placement})  # kept even when the policy below stops the trial
             self.run.set_tags(enforce_gpu_policy(placement, self.cpu_fallback))
             self.experiment = self.family.build_experiment(self.resolved)
             if getattr(self.experiment, "device", None) is not None:
