@@ -396,6 +396,24 @@ def speedups_section() -> list[str]:
     return lines
 
 
+def before_after_table(before: dict, after: dict) -> list[str]:
+    """One line per backend and N: what the background sender changed (each side one run)."""
+    old = {(r["backend"], r["trials"]): r for r in before["rows"]}
+    rows = []
+    for r in after["rows"]:
+        b = old.get((r["backend"], r["trials"]))
+        if b is None:
+            continue
+        pair = lambda key: f"{b[key]} → {r[key]}"  # noqa: E731
+        rows.append([r["backend"], r["trials"], pair("lost_points"), pair("duplicated_points"),
+                     pair("runs_not_opened"), pair("trials_that_hit_an_error"), pair("served_batches_per_s"),
+                     pair("p99_ms"), pair("median_blocked_s_per_trial")])
+    return ["**Before → after** (the synchronous logging path → the background sender; each side one run of "
+            f"{before['seconds']:g} / {after['seconds']:g} s)", "",
+            table(["backend", "trials", "lost points", "duplicated points", "runs not opened",
+                   "trials that hit an error", "served batches/s", "p99 ms", "blocked s per trial"], rows), ""]
+
+
 def tracking_load_section() -> list[str]:
     title = "## Tracking under load: many trials, one MLflow server (`bench/tracking_load.py`)"
     result = load("tracking_load")
@@ -410,16 +428,23 @@ def tracking_load_section() -> list[str]:
               "Refused: requests that raised (the background sender sends them again). Lost and duplicated: "
               "metric points missing from, or held twice in, each run's history read back afterwards. Blocked: "
               "the time a trial's training loop spent in logging calls. Served: batches stored per second from "
-              "the start until the last was stored (the trials log for the block's seconds). Each row is one run."),
+              "the start until the last was stored (the trials log for the block's seconds). Requests/s: `log_batch` "
+              "requests over the same time; since the background sender, batches queued behind a slow request go "
+              "out together in one request, so it can be lower than served. Each row is one run."),
              ""]
-    for label, block in result["paths"].items():
+    paths = result["paths"]
+    if {"before", "after"} <= set(paths):
+        lines += before_after_table(paths["before"], paths["after"])
+    for label, block in paths.items():
         rows = [[r["backend"], r["trials"], r["offered_batches_per_s"],
                  f"{r['served_batches_per_s']} (last at {r['last_stored_after_s']:g} s)",
+                 round(r["requests"] / max(r["last_stored_after_s"], block["seconds"]), 1),
                  f"{r['p50_ms']} / {r['p99_ms']}", r["failed_requests"], r["runs_not_opened"],
                  r["trials_that_hit_an_error"], r["lost_points"], r["duplicated_points"],
                  r["median_blocked_s_per_trial"]] for r in block["rows"]]
         lines += [f"**{label}** ({block['seconds']:g} s per run)", "", *made_elsewhere(block, result),
-                  table(["backend", "trials", "batches/s offered", "served", "p50 / p99 ms", "refused requests",
+                  table(["backend", "trials", "batches/s offered", "served", "requests/s", "p50 / p99 ms",
+                         "refused requests",
                          "runs not opened", "trials that hit an error", "lost points", "duplicated points",
                          "blocked s per trial (median)"], rows), ""]
     return lines

@@ -117,13 +117,14 @@ class TimedClient:
         self._client, self._requests = client, requests
 
     def log_batch(self, *args, **kwargs):
-        start = time.perf_counter()
+        start, points = time.perf_counter(), len(kwargs.get("metrics") or [])
         try:
             result = self._client.log_batch(*args, **kwargs)
         except Exception as err:
-            self._requests.append((time.perf_counter() - start, f"{type(err).__name__}: {err}"[:300], time.time()))
+            self._requests.append((time.perf_counter() - start, f"{type(err).__name__}: {err}"[:300], time.time(),
+                                   points))
             raise
-        self._requests.append((time.perf_counter() - start, None, time.time()))
+        self._requests.append((time.perf_counter() - start, None, time.time(), points))
         return result
 
     def __getattr__(self, name):
@@ -226,7 +227,8 @@ def measure(backend: str, trials: int, args) -> dict:
     requests = [r for record in records for r in record["requests"]]
     latencies = sorted(r[0] for r in requests)
     failed = [r[1] for r in requests if r[1]]
-    served = len(requests) - len(failed)
+    # a batch is one trial's step of --metrics metrics; the sender may carry several in one request
+    served = sum(r[3] for r in requests if not r[1]) / args.metrics
     # from the common start until the last batch was stored: a sender may still be sending after the trials'
     # logging loops end, so dividing by --seconds would overstate what the server took in
     last_stored = max((r[2] for r in requests if not r[1]), default=start)
@@ -234,7 +236,7 @@ def measure(backend: str, trials: int, args) -> dict:
     quantile = lambda q: round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000, 1)  # noqa: E731
     return {"backend": backend, "trials": trials, "offered_batches_per_s": round(trials / args.interval, 1),
             "served_batches_per_s": round(served / span, 1), "last_stored_after_s": round(last_stored - start, 1),
-            "requests": len(requests),
+            "requests": len(requests), "requests_per_s": round(len(requests) / span, 1),
             "failed_requests": len(failed), "first_failure": failed[0] if failed else None,
             "trials_that_hit_an_error": sum(1 for r in records if r["errors"] or "open_error" in r),
             "runs_not_opened": sum(1 for r in records if "open_error" in r),
@@ -256,16 +258,19 @@ def main() -> None:
                         help="backend local: processes writing straight into one SQLite file (one trial each)")
     parser.add_argument("--label", default="current", help="which logging path this measures (before/after a change)")
     args = parser.parse_args()
-    rows = []
+    blocks = earlier_blocks("tracking_load", "paths", set())
+    same = blocks.get(args.label, {})
+    settings = {"seconds": args.seconds, "interval": args.interval, "metrics": args.metrics}
+    # rows of this label measured earlier with the same settings are kept unless measured again
+    rows = same.get("rows", []) if all(same.get(k) == v for k, v in settings.items()) else []
     for backend in args.backends:
         for trials in (args.trials if BACKENDS[backend][1] is not None else [args.local_trials]):
             row = measure(backend, trials, args)
             print(row, flush=True)
-            rows.append(row)
-    blocks = earlier_blocks("tracking_load", "paths", {args.label})
-    blocks[args.label] = {"rows": rows, "seconds": args.seconds, "interval": args.interval, "metrics": args.metrics,
-                          "ran": provenance()}
-    write_result("tracking_load", {"paths": blocks})
+            rows = [r for r in rows if (r["backend"], r["trials"]) != (backend, trials)] + [row]
+            rows.sort(key=lambda r: (list(BACKENDS).index(r["backend"]), r["trials"]))
+            blocks[args.label] = {"rows": rows, **settings, "ran": provenance()}
+            write_result("tracking_load", {"paths": blocks})  # after every row: a long run keeps what it measured
 
 
 if __name__ == "__main__":

@@ -3,7 +3,10 @@
 Training never waits on the tracking server: `submit` queues a batch and returns. The thread sends batches
 in order; a batch the server refuses for overload (MLflow answers a full connection pool with HTTP 400
 "QueuePool limit ... timed out"; a proxy with 429 or 503), or that cannot reach it, is sent again with
-exponential backoff. Resending is idempotent: a batch keeps its timestamps, and MLflow's SQL store drops
+exponential backoff. While a request is out, later batches wait in the queue, and the next request carries
+all of them at once (up to MLflow's 1,000 metrics per `log_batch`): a slow server gets fewer, larger
+requests instead of a growing backlog of small ones, so a trial's request rate falls as the server's
+latency rises. Resending is idempotent: a batch keeps its timestamps, and MLflow's SQL store drops
 a metric point identical to one it holds (same key, step, timestamp and value), so a batch whose answer
 was lost is not logged twice. `flush` waits until everything submitted is stored; trials call it at every
 checkpoint and at their end. Only when the server has refused or not answered for `retry_limit_s` in a row
@@ -22,6 +25,7 @@ from orchestration.errors import UNREACHABLE_SIGNS
 
 RETRY_LIMIT_ENV = "SWEEP_TRACKING_RETRY_S"
 DEFAULT_RETRY_LIMIT_S = 600.0
+MAX_BATCH = 1000  # metrics in one log_batch request: MLflow's own limit
 OVERLOAD_SIGNS = ("QueuePool limit", "timed out", "database is locked", "too many connections",
                   "could not obtain lock", "Connection aborted", "RemoteDisconnected", *UNREACHABLE_SIGNS)
 
@@ -69,10 +73,11 @@ def call_with_retries(call, what: str, limit_s: float | None = None, sleep=time.
 
 
 class BatchSender:
-    """One trial's metric batches, sent in order by a daemon thread through `send(batch)`."""
+    """One trial's metric batches, sent in order by a daemon thread through `send(batch)`; batches queued
+    while a request is out are sent together, up to `max_batch` items."""
 
-    def __init__(self, send, what: str = "a metric batch", limit_s: float | None = None):
-        self._send, self._what, self._limit_s = send, what, limit_s
+    def __init__(self, send, what: str = "a metric batch", limit_s: float | None = None, max_batch: int = MAX_BATCH):
+        self._send, self._what, self._limit_s, self._max_batch = send, what, limit_s, max_batch
         self._queue: deque = deque()
         self._busy = False
         self._error: BaseException | None = None
@@ -126,7 +131,9 @@ class BatchSender:
                     self._lock.wait()
                 if not self._queue:
                     return
-                batch, self._busy = self._queue.popleft(), True
+                batch, self._busy = list(self._queue.popleft()), True
+                while self._queue and len(batch) + len(self._queue[0]) <= self._max_batch:
+                    batch.extend(self._queue.popleft())
             try:
                 call_with_retries(lambda: self._send(batch), self._what, self._limit_s)
             except BaseException as err:  # the trial's next submit or flush raises it

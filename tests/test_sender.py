@@ -46,7 +46,8 @@ def test_refused_batches_are_resent_in_order_and_flush_waits_for_them():
     for step in range(1, 6):
         sender.submit([step])
     sender.flush()
-    assert store.stored == [[1], [2], [3], [4], [5]] and store.calls == 8
+    assert [step for batch in store.stored for step in batch] == [1, 2, 3, 4, 5]
+    assert store.calls == 3 + len(store.stored)
     sender.close()
 
 
@@ -59,7 +60,20 @@ def test_submitting_does_not_wait_for_a_slow_server():
     assert time.perf_counter() - started < 0.05, "the training loop never waits on the server"
     assert sender.pending() > 0
     sender.close()
-    assert store.stored == [[step] for step in range(10)]
+    assert [step for batch in store.stored for step in batch] == list(range(10))
+
+
+def test_batches_queued_behind_a_slow_request_go_out_together_within_mlflows_limit():
+    store = FlakyStore(refusals=0, delay_s=0.3)
+    sender = BatchSender(store.send, limit_s=30, max_batch=25)
+    for step in range(100):
+        sender.submit([(step, key) for key in range(5)])  # 5 metrics per step
+    sender.flush()
+    sent = [item for batch in store.stored for item in batch]
+    assert sent == [(step, key) for step in range(100) for key in range(5)]
+    assert max(len(batch) for batch in store.stored) == 25, "never more than max_batch in one request"
+    assert len(store.stored) <= 21, "the first request alone, then full requests of 5 steps"
+    sender.close()
 
 
 def test_a_server_refusing_past_the_limit_fails_the_trial_in_one_line():
@@ -109,5 +123,5 @@ def test_flush_from_another_thread_sees_everything_sent():
     producer.start()
     producer.join()
     sender.flush()
-    assert store.stored == [[i] for i in range(50)]
+    assert [i for batch in store.stored for i in batch] == list(range(50))
     sender.close()
