@@ -1,5 +1,6 @@
 """cluster.yaml passes Ray's own cluster-launcher schema, without cloud credentials."""
 
+import re
 from pathlib import Path
 
 import yaml
@@ -45,4 +46,8 @@ def test_the_heads_mlflow_server_is_sized_for_many_trials():
     settings = dict(word.split("=", 1) for word in server.split() if "=" in word and word.startswith("MLFLOW_"))
     assert settings == {"MLFLOW_SQLALCHEMYSTORE_POOL_SIZE": "40", "MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW": "40"}
     assert "mlflow server" in server and "--workers 4" in server
-    assert "postgresql" in " ".join(load()["head_setup_commands"])
+    setup = " ".join(load()["head_setup_commands"])
+    assert "postgresql" in setup
+    # PostgreSQL must accept every connection the server's pools may open (its default is 100)
+    max_connections = int(re.search(r"max_connections\s*=\s*(\d+)", setup).group(1))
+    assert max_connections >= 4 * (40 + 40)
