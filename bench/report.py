@@ -10,7 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
-from common import RESULTS, ROOT
+from common import RESULTS, ROOT, median
+from tracking_load import runs_of
 
 
 def load(name: str) -> dict | None:
@@ -396,21 +397,34 @@ def speedups_section() -> list[str]:
     return lines
 
 
+def spread(runs: list[dict], key: str, digits: int = 1) -> str:
+    """One run's value, or the median [min, max] of several: how much a number moved between runs."""
+    values = sorted(r[key] for r in runs)
+    if len(values) == 1:
+        return f"{values[0]:g}"
+    return f"{round(median(values), digits):g} [{values[0]:g}, {values[-1]:g}]"
+
+
+def total(runs: list[dict], key: str) -> int:
+    return sum(r[key] for r in runs)
+
+
 def before_after_table(before: dict, after: dict) -> list[str]:
-    """One line per backend and N: what the background sender changed (each side one run)."""
-    old = {(r["backend"], r["trials"]): r for r in before["rows"]}
+    """One line per backend and N: what the background sender changed."""
+    old = {(r["backend"], r["trials"]): runs_of(r) for r in before["rows"]}
     rows = []
-    for r in after["rows"]:
-        b = old.get((r["backend"], r["trials"]))
+    for row in after["rows"]:
+        b, a = old.get((row["backend"], row["trials"])), runs_of(row)
         if b is None:
             continue
-        pair = lambda key: f"{b[key]} → {r[key]}"  # noqa: E731
-        rows.append([r["backend"], r["trials"], pair("lost_points"), pair("duplicated_points"),
-                     pair("runs_not_opened"), pair("trials_that_hit_an_error"), pair("served_batches_per_s"),
-                     pair("p99_ms"), pair("median_blocked_s_per_trial")])
-    return ["**Before → after** (the synchronous logging path → the background sender; each side one run of "
-            f"{before['seconds']:g} / {after['seconds']:g} s)", "",
-            table(["backend", "trials", "lost points", "duplicated points", "runs not opened",
+        count = lambda key: f"{total(b, key)} → {total(a, key)}"  # noqa: E731
+        value = lambda key: f"{spread(b, key)} → {spread(a, key)}"  # noqa: E731
+        rows.append([row["backend"], row["trials"], f"{len(b)} → {len(a)}", count("lost_points"),
+                     count("duplicated_points"), count("runs_not_opened"), count("trials_that_hit_an_error"),
+                     value("served_batches_per_s"), value("p99_ms"), value("median_blocked_s_per_trial")])
+    return ["**Before → after** (the synchronous logging path → the background sender). Counts are totals over "
+            "a side's runs; with several runs, a value is their median [min, max].", "",
+            table(["backend", "trials", "runs", "lost points", "duplicated points", "runs not opened",
                    "trials that hit an error", "served batches/s", "p99 ms", "blocked s per trial"], rows), ""]
 
 
@@ -430,22 +444,33 @@ def tracking_load_section() -> list[str]:
               "the time a trial's training loop spent in logging calls. Served: batches stored per second from "
               "the start until the last was stored (the trials log for the block's seconds). Requests/s: `log_batch` "
               "requests over the same time; since the background sender, batches queued behind a slow request go "
-              "out together in one request, so it can be lower than served. Each row is one run."),
+              "out together in one request, so it can be lower than served. Counts (refused, lost, ...) are "
+              "totals over a row's runs; with several runs, a value is their median [min, max]."),
              ""]
     paths = result["paths"]
     if {"before", "after"} <= set(paths):
         lines += before_after_table(paths["before"], paths["after"])
     for label, block in paths.items():
-        rows = [[r["backend"], r["trials"], r["offered_batches_per_s"],
-                 f"{r['served_batches_per_s']} (last at {r['last_stored_after_s']:g} s)",
-                 round(r["requests"] / max(r["last_stored_after_s"], block["seconds"]), 1),
-                 f"{r['p50_ms']} / {r['p99_ms']}", r["failed_requests"], r["runs_not_opened"],
-                 r["trials_that_hit_an_error"], r["lost_points"], r["duplicated_points"],
-                 r["median_blocked_s_per_trial"]] for r in block["rows"]]
-        lines += [f"**{label}** ({block['seconds']:g} s per run)", "", *made_elsewhere(block, result),
-                  table(["backend", "trials", "batches/s offered", "served", "requests/s", "p50 / p99 ms",
-                         "refused requests",
-                         "runs not opened", "trials that hit an error", "lost points", "duplicated points",
+        rows = []
+        for row in block["rows"]:
+            runs = runs_of(row)
+            for run in runs:
+                run["requests_per_s"] = round(run["requests"] / max(run["last_stored_after_s"], block["seconds"]), 1)
+            rows.append([row["backend"], row["trials"], len(runs), runs[0]["offered_batches_per_s"],
+                         spread(runs, "served_batches_per_s"), spread(runs, "last_stored_after_s"),
+                         spread(runs, "requests_per_s"), f"{spread(runs, 'p50_ms')} / {spread(runs, 'p99_ms')}",
+                         total(runs, "failed_requests"), total(runs, "runs_not_opened"),
+                         total(runs, "trials_that_hit_an_error"), total(runs, "lost_points"),
+                         total(runs, "duplicated_points"), spread(runs, "median_blocked_s_per_trial", 2)])
+        # runs added later by --add carry their own command and commit
+        made = sorted({(r["command"], r["git_commit"]) for row in block["rows"] for r in runs_of(row)
+                       if "command" in r})
+        made_by = ([f"Runs from: {'; '.join(f'`{c}` at `{g}`' for c, g in made)}.", ""] if len(made) > 1
+                   else made_elsewhere(block, result))
+        lines += [f"**{label}** ({block['seconds']:g} s per run)", "", *made_by,
+                  table(["backend", "trials", "runs", "batches/s offered", "served", "last stored at s",
+                         "requests/s", "p50 / p99 ms", "refused requests", "runs not opened",
+                         "trials that hit an error", "lost points", "duplicated points",
                          "blocked s per trial (median)"], rows), ""]
     return lines
 

@@ -17,6 +17,7 @@ server, each of the N trials writing straight into one `sqlite:///` file.
     python bench/tracking_load.py                                   # every backend, N = 16, 64, 128
     python bench/tracking_load.py --backends sqlite --trials 16 --seconds 20
     python bench/tracking_load.py --label before   # from a checkout of an older logging path (copy this file in)
+    python bench/tracking_load.py --label after --backends sqlite --trials 128 --repeats 2 --add  # more runs
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import time
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
-from common import earlier_blocks, provenance, write_result
+from common import command, earlier_blocks, git_commit, provenance, write_result
 
 # the pool settings cluster.yaml starts the head's server with (MLflow's default: 5 + 10 overflow per worker)
 POOL_ENV = {"MLFLOW_SQLALCHEMYSTORE_POOL_SIZE": "40", "MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW": "40"}
@@ -257,21 +258,34 @@ def main() -> None:
     parser.add_argument("--local-trials", type=int, default=8,
                         help="backend local: processes writing straight into one SQLite file (one trial each)")
     parser.add_argument("--label", default="current", help="which logging path this measures (before/after a change)")
+    parser.add_argument("--repeats", type=int, default=1, help="runs per backend and N")
+    parser.add_argument("--add", action="store_true",
+                        help="add these runs to the label's earlier runs of the same backend and N, not replace them")
     args = parser.parse_args()
     blocks = earlier_blocks("tracking_load", "paths", set())
     same = blocks.get(args.label, {})
     settings = {"seconds": args.seconds, "interval": args.interval, "metrics": args.metrics}
-    # rows of this label measured earlier with the same settings are kept unless measured again
-    rows = same.get("rows", []) if all(same.get(k) == v for k, v in settings.items()) else []
+    # runs of this label measured earlier with the same settings are kept unless measured again
+    kept = all(same.get(k) == v for k, v in settings.items())
+    made = {key: same.get("ran", {}).get(key) for key in ("command", "git_commit")}  # runs that predate per-run ones
+    rows = {(r["backend"], r["trials"]): [{**made, **run} for run in runs_of(r)]
+            for r in (same.get("rows", []) if kept else [])}
     for backend in args.backends:
         for trials in (args.trials if BACKENDS[backend][1] is not None else [args.local_trials]):
-            row = measure(backend, trials, args)
-            print(row, flush=True)
-            rows = [r for r in rows if (r["backend"], r["trials"]) != (backend, trials)] + [row]
-            rows.sort(key=lambda r: (list(BACKENDS).index(r["backend"]), r["trials"]))
-            blocks[args.label] = {"rows": rows, **settings, "ran": provenance()}
-            write_result("tracking_load", {"paths": blocks})  # after every row: a long run keeps what it measured
+            earlier = rows.get((backend, trials), []) if args.add else []
+            for _ in range(args.repeats):
+                run = {**measure(backend, trials, args), "command": command(), "git_commit": git_commit()}
+                print(run, flush=True)
+                earlier = rows[(backend, trials)] = earlier + [run]
+                ordered = sorted(rows.items(), key=lambda item: (list(BACKENDS).index(item[0][0]), item[0][1]))
+                blocks[args.label] = {"rows": [{"backend": b, "trials": n, "runs": runs} for (b, n), runs in ordered],
+                                      **settings, "ran": provenance()}
+                write_result("tracking_load", {"paths": blocks})  # after every run: a long run keeps what it measured
 
+
+def runs_of(row: dict) -> list[dict]:
+    """A row's runs (rows written before --repeats were one run each)."""
+    return row.get("runs", [row])
 
 if __name__ == "__main__":
     main()
