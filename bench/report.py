@@ -433,7 +433,10 @@ def tracking_load_section() -> list[str]:
     result = load("tracking_load")
     if result is None:
         return [title, "", "Not run yet: `python bench/tracking_load.py`.", ""]
-    lines = [title, "", ran(result), "",
+    machine = result["machine"]
+    where = machine["cuda"] or f"{machine['cpus']} CPU cores, no GPU"
+    lines = [title, "", f"Measured on {where} (torch {machine['torch']}); each block names the commands and commits "
+             "of its runs.", "",
              ("N simulated trials log through the project's trial-logging path (`TrialRun`), each a batch of 8 "
               "metrics every 0.5 s, against an MLflow server started by the benchmark with its default 4 workers, "
               "on SQLite or PostgreSQL 15, with MLflow's default connection pool (5 + 10 overflow per worker) or "
@@ -445,7 +448,8 @@ def tracking_load_section() -> list[str]:
               "the start until the last was stored (the trials log for the block's seconds). Requests/s: `log_batch` "
               "requests over the same time; since the background sender, batches queued behind a slow request go "
               "out together in one request, so it can be lower than served. Counts (refused, lost, ...) are "
-              "totals over a row's runs; with several runs, a value is their median [min, max]."),
+              "totals over a row's runs; with several runs, a value is their median [min, max]. `before` ran from a "
+              "checkout of the synchronous logging path (3be82fd) with this script copied in."),
              ""]
     paths = result["paths"]
     if {"before", "after"} <= set(paths):
@@ -465,8 +469,9 @@ def tracking_load_section() -> list[str]:
         # runs added later by --add carry their own command and commit
         made = sorted({(r["command"], r["git_commit"]) for row in block["rows"] for r in runs_of(row)
                        if "command" in r})
-        made_by = ([f"Runs from: {'; '.join(f'`{c}` at `{g}`' for c, g in made)}.", ""] if len(made) > 1
-                   else made_elsewhere(block, result))
+        if not made:
+            made = [(block["ran"]["command"], block["ran"]["git_commit"])]
+        made_by = [f"Runs from: {'; '.join(f'`{c}` at `{g}`' for c, g in made)}.", ""]
         lines += [f"**{label}** ({block['seconds']:g} s per run)", "", *made_by,
                   table(["backend", "trials", "runs", "batches/s offered", "served", "last stored at s",
                          "requests/s", "p50 / p99 ms", "refused requests", "runs not opened",
