@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 from common import RESULTS, ROOT, median
-from tracking_load import runs_of
 
 
 def load(name: str) -> dict | None:
@@ -411,10 +410,10 @@ def total(runs: list[dict], key: str) -> int:
 
 def before_after_table(before: dict, after: dict) -> list[str]:
     """One line per backend and N: what the background sender changed."""
-    old = {(r["backend"], r["trials"]): runs_of(r) for r in before["rows"]}
+    old = {(r["backend"], r["trials"]): r["runs"] for r in before["rows"]}
     rows = []
     for row in after["rows"]:
-        b, a = old.get((row["backend"], row["trials"])), runs_of(row)
+        b, a = old.get((row["backend"], row["trials"])), row["runs"]
         if b is None:
             continue
         count = lambda key: f"{total(b, key)} → {total(a, key)}"  # noqa: E731
@@ -457,9 +456,9 @@ def tracking_load_section() -> list[str]:
     for label, block in paths.items():
         rows = []
         for row in block["rows"]:
-            runs = runs_of(row)
-            for run in runs:
-                run["requests_per_s"] = round(run["requests"] / max(run["last_stored_after_s"], block["seconds"]), 1)
+            # over the time until the last batch was stored, as served
+            span = lambda run: max(run["last_stored_after_s"], block["seconds"])  # noqa: E731
+            runs = [{**run, "requests_per_s": round(run["requests"] / span(run), 1)} for run in row["runs"]]
             rows.append([row["backend"], row["trials"], len(runs), runs[0]["offered_batches_per_s"],
                          spread(runs, "served_batches_per_s"), spread(runs, "last_stored_after_s"),
                          spread(runs, "requests_per_s"), f"{spread(runs, 'p50_ms')} / {spread(runs, 'p99_ms')}",
@@ -467,10 +466,7 @@ def tracking_load_section() -> list[str]:
                          total(runs, "trials_that_hit_an_error"), total(runs, "lost_points"),
                          total(runs, "duplicated_points"), spread(runs, "median_blocked_s_per_trial", 2)])
         # runs added later by --add carry their own command and commit
-        made = sorted({(r["command"], r["git_commit"]) for row in block["rows"] for r in runs_of(row)
-                       if "command" in r})
-        if not made:
-            made = [(block["ran"]["command"], block["ran"]["git_commit"])]
+        made = sorted({(run["command"], run["git_commit"]) for row in block["rows"] for run in row["runs"]})
         made_by = [f"Runs from: {'; '.join(f'`{c}` at `{g}`' for c, g in made)}.", ""]
         lines += [f"**{label}** ({block['seconds']:g} s per run)", "", *made_by,
                   table(["backend", "trials", "runs", "batches/s offered", "served", "last stored at s",

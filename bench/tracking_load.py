@@ -237,7 +237,7 @@ def measure(backend: str, trials: int, args) -> dict:
     quantile = lambda q: round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000, 1)  # noqa: E731
     return {"backend": backend, "trials": trials, "offered_batches_per_s": round(trials / args.interval, 1),
             "served_batches_per_s": round(served / span, 1), "last_stored_after_s": round(last_stored - start, 1),
-            "requests": len(requests), "requests_per_s": round(len(requests) / span, 1),
+            "requests": len(requests),
             "failed_requests": len(failed), "first_failure": failed[0] if failed else None,
             "trials_that_hit_an_error": sum(1 for r in records if r["errors"] or "open_error" in r),
             "runs_not_opened": sum(1 for r in records if "open_error" in r),
@@ -267,9 +267,7 @@ def main() -> None:
     settings = {"seconds": args.seconds, "interval": args.interval, "metrics": args.metrics}
     # runs of this label measured earlier with the same settings are kept unless measured again
     kept = all(same.get(k) == v for k, v in settings.items())
-    made = {key: same.get("ran", {}).get(key) for key in ("command", "git_commit")}  # runs that predate per-run ones
-    rows = {(r["backend"], r["trials"]): [{**made, **run} for run in runs_of(r)]
-            for r in (same.get("rows", []) if kept else [])}
+    rows = {(r["backend"], r["trials"]): r["runs"] for r in (same.get("rows", []) if kept else [])}
     for backend in args.backends:
         for trials in (args.trials if BACKENDS[backend][1] is not None else [args.local_trials]):
             earlier = rows.get((backend, trials), []) if args.add else []
@@ -282,10 +280,6 @@ def main() -> None:
                                       **settings, "ran": provenance()}
                 write_result("tracking_load", {"paths": blocks})  # after every run: a long run keeps what it measured
 
-
-def runs_of(row: dict) -> list[dict]:
-    """A row's runs (rows written before --repeats were one run each)."""
-    return row.get("runs", [row])
 
 if __name__ == "__main__":
     main()

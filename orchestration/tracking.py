@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 
 from orchestration.errors import SweepError
 from orchestration.search_space import config_id
-from orchestration.sender import BatchSender, call_with_retries
+from orchestration.sender import MAX_BATCH, BatchSender, call_with_retries
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 PARENT_TAG = "mlflow.parentRunId"
@@ -305,7 +305,7 @@ class TrialRun:
         """Hand the buffer to the sender; with `wait`, return once MLflow holds everything logged so far
         (at every checkpoint and at the end, so a restored trial finds its history complete)."""
         while self._buffer:
-            chunk, self._buffer = self._buffer[:1000], self._buffer[1000:]
+            chunk, self._buffer = self._buffer[:MAX_BATCH], self._buffer[MAX_BATCH:]
             self.sender.submit(chunk)
         self._last_flush = time.monotonic()
         if wait:
