@@ -68,7 +68,8 @@ def call_with_retries(call, what: str, limit_s: float | None = None, sleep=time.
                 raise TrackingUnavailable(
                     f"the MLflow tracking server stopped answering: {what} was refused or unanswered for "
                     f"{waited:.0f} s ({RETRY_LIMIT_ENV}={limit_s:g}); last: {type(err).__name__}: {first}") from err
-            sleep(min(delay, max(0.0, limit_s - waited)) * random.uniform(0.8, 1.2))
+            # jitter first, then the clamp: the last wait ends at the limit, not up to 20% past it
+            sleep(min(delay * random.uniform(0.8, 1.2), max(0.0, limit_s - waited)))
             delay = min(delay * 2, 15.0)
 
 
