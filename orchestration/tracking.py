@@ -247,6 +247,9 @@ class TrialRun:
                 call_with_retries(lambda: self.client.set_tag(self.run_id, "sweep.retries", str(retries)), "a tag")
             call_with_retries(lambda: self.client.update_run(self.run_id, status="RUNNING"), "the run's status")
             self.logged_through = call_with_retries(lambda: self._last_logged_step(found[0]), "the run's history")
+            missing = {k: v for k, v in params.items() if k not in found[0].data.params}
+            if missing:  # the first attempt created the run but lost its params in an outage
+                call_with_retries(lambda: log_params(self.client, self.run_id, missing), "the trial's params")
         else:
             config = {k: params[k] for k in context.config_keys if k in params}
             tags = {PARENT_TAG: context.parent_run_id, TRIAL_TAG: trial_id, CONFIG_TAG: config_id(config)}

@@ -82,7 +82,11 @@ class SweepTrainable(tune.Trainable):
             self.experiment = self.family.build_experiment(self.resolved)
             if getattr(self.experiment, "device", None) is not None:
                 self.run.set_tags({"device.torch": describe_device(self.experiment.device)})
-            if not self.run.resumed:
+            if self.run.logged_through < 0:
+                # step 0 (the untrained model's evaluation and the baselines) is not in MLflow: a new run, or
+                # one whose first attempt lost it in a tracking outage. The sender keeps order, so a run
+                # holding any step holds step 0. The experiment is not restored yet: this is the same
+                # untrained model, seeded as the first attempt was.
                 self.run.log_metrics(self.experiment.describe(), step=0)
                 self._log_artifacts(final=False)
         except BaseException as err:

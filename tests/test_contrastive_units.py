@@ -171,6 +171,29 @@ def test_a_key_depends_only_on_its_shuffled_bn_group():
     assert torch.allclose(unshuffled[:8], key(x[:8]), atol=1e-5) and not torch.allclose(unshuffled, key(x), atol=1e-3)
 
 
+def test_moco_loss_computes_its_keys_with_shuffled_bn():
+    """`MoCo.loss` itself shuffles: its keys are the shuffled grouped forward pass, not the contiguous one
+    (which would let a key share BatchNorm statistics with its query's sub-batch)."""
+    torch.manual_seed(0)
+    model = MoCo(SmallCNN(1, width=4, out_dim=8), 4, 8, temperature=0.2, momentum=0.9, queue_size=64, bn_groups=4)
+    x1, x2 = torch.randn(32, 1, 8, 8), torch.randn(32, 1, 8, 8)
+    torch.manual_seed(1)
+    model.loss(x1, x2)
+    torch.manual_seed(1)
+    shuffled = F.normalize(grouped_forward(model.key, x2, 4, shuffle=True), dim=1)
+    contiguous = F.normalize(grouped_forward(model.key, x2, 4), dim=1)
+    assert torch.allclose(model.pending_keys, shuffled, atol=1e-5)
+    assert not torch.allclose(model.pending_keys, contiguous, atol=1e-2)
+
+
+@pytest.mark.parametrize("batch,groups", [(13, 4), (6, 4), (8, 1)])
+def test_grouped_forward_refuses_unequal_groups_and_a_shuffle_of_one_group(batch, groups):
+    """torch.chunk would split 13 into 4, 4, 4 and 1 (a one-sample BatchNorm1d group raises deep inside
+    MoCo v2's head); the sweep refuses such a config before it starts, and this is the last guard."""
+    with pytest.raises(ValueError, match="groups"):
+        grouped_forward(torch.nn.Identity(), torch.randn(batch, 3), groups, shuffle=True)
+
+
 def test_knn_and_linear_probe_on_separable_data():
     torch.manual_seed(4)
     centers = torch.eye(3) * 5

@@ -380,6 +380,59 @@ def test_reinforce_with_baseline_improves():
         experiment.close()
 
 
+class TwoLengthEnv(gym.Env):
+    """Episodes of 2 steps (3 in 4) or 20 steps, whatever the agent does; reward 1 per step."""
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, config=None):
+        super().__init__()
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.length, self.t = (2 if self.np_random.random() < 0.75 else 20), 0
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        return np.zeros(2, np.float32), 1.0, self.t >= self.length, False, {}
+
+
+def test_reinforce_batches_are_whole_episodes_without_a_bias_towards_short_ones():
+    """On 8 envs, the first 16 episodes to finish would be nearly all 2-step ones (an env that drew a
+    2-step episode draws about 3 more before its first 20-step one). A batch is the first episode of every
+    env, two rounds of them, so the batch's lengths are the env's: 3 in 4 are 2 steps. Every round starts
+    from fresh start states (RLlib's `sample(num_episodes=...)` reseeds every env with the same seeds
+    each call, so each of its batches repeated the first one)."""
+    from algorithms.rl.actor_critic import A2CConfig
+
+    algo = (A2CConfig().environment(TwoLengthEnv).env_runners(num_env_runners=0, num_envs_per_env_runner=8)
+            .training(complete_episodes=True, lambda_=1.0, episodes_per_batch=16)
+            .reporting(min_sample_timesteps_per_iteration=1, metrics_num_episodes_for_smoothing=480)
+            .debugging(seed=0).build_algo())
+    try:
+        batches = []
+        while algo.training_episodes.completed < 480:
+            algo.train()
+            batches.append(sorted(length for _, length in list(algo.training_episodes.finished)[-16:]))
+        lengths = [length for _, length in algo.training_episodes.finished]
+        assert algo.training_episodes.completed == 16 * len(batches), "two rounds of one episode from each of 8 envs"
+        short = lengths.count(2) / len(lengths)
+        assert abs(short - 0.75) < 4 * np.sqrt(0.75 * 0.25 / len(lengths)), short  # 4 standard errors: 0.08
+        assert len({tuple(batch) for batch in batches}) > 5, "batches are fresh draws, not one batch repeated"
+    finally:
+        algo.stop()
+
+
+def test_reinforce_refuses_a_batch_that_is_not_whole_rounds():
+    from algorithms.rl.actor_critic import A2CConfig
+
+    config = (A2CConfig().environment("CartPole-v1").env_runners(num_env_runners=0, num_envs_per_env_runner=8)
+              .training(complete_episodes=True, episodes_per_batch=12))
+    with pytest.raises(ValueError, match=r"episodes_per_batch \(12\) must be a multiple of the number of envs"):
+        config.validate()
+
+
 def test_parallel_env_runners_sample_and_receive_weights():
     experiment = RLExperiment(config(algorithm="a2c", num_env_runners=2, num_envs_per_env_runner=2,
                                      env_steps_per_iteration=400))

@@ -103,7 +103,12 @@ BAD_SPACES = {
                           "(for method=moco_v1)"),
     "bn groups of one": ("family: contrastive\nparameters:\n  method: {value: moco_v2}\n  batch_size: {value: 8}\n"
                          "  bn_groups: {value: 8}\n  queue_size: {value: 64}\n",
-                         "batch_size (8) must give each of the 8 bn_groups at least 2 samples"),
+                         "batch_size (8) must be a multiple of bn_groups (8) with at least 2 samples per group"),
+    "bn groups unequal": ("family: contrastive\nparameters:\n  method: {value: moco_v2}\n  batch_size: {value: 13}\n"
+                          "  bn_groups: {value: 4}\n  queue_size: {value: 64}\n",
+                          "batch_size (13) must be a multiple of bn_groups (4)"),
+    "bn shuffle off": ("family: contrastive\nparameters:\n  method: {value: moco_v1}\n  bn_groups: {values: [1, 4]}\n",
+                       "bn_groups 1 would turn MoCo's shuffling BN off"),
     "unknown env": ("family: rl\nparameters:\n  env: {values: [CartPole-v1, CartPool-v1]}\n",
                     "unknown environment 'CartPool-v1'"),
     "unknown atari env": ("family: rl\nparameters:\n  env: {value: ALE/Pongg-v5}\n",

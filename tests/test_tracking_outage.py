@@ -1,6 +1,8 @@
 """The MLflow server goes away for longer than the client's retries last (shortened here through
 MLflow's own environment variables): the sweep stops with one line and exit 3, no traceback, and once
-the server is back `--resume` finishes every trial with every metric step exactly once."""
+the server is back `--resume` finishes every trial with every metric step exactly once, step 0 (the
+evaluation before training) included, whether the outage began before or after the first metrics
+reached the server."""
 
 import os
 import subprocess
@@ -19,7 +21,13 @@ SHORT_RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BA
                  "SWEEP_TRACKING_RETRY_S": "5"}
 
 
-def test_an_outage_beyond_the_retries_stops_the_sweep_resumably(tmp_path):
+# when the server goes down: as soon as the trial's run holds its params (its step-0 evaluation is then
+# still in the trial's buffer, so the first attempt never sends it), or once a training step is stored
+OUTAGE_FROM = {"run created": "params.schedule = 'cosine'", "first step stored": "metrics.`train/loss` > 0"}
+
+
+@pytest.mark.parametrize("outage_from", sorted(OUTAGE_FROM))
+def test_an_outage_beyond_the_retries_stops_the_sweep_resumably(tmp_path, outage_from):
     (tmp_path / "search_spaces").mkdir()
     (tmp_path / "search_spaces" / "tiny.yaml").write_text(textwrap.dedent(f"""
         family: diffusion
@@ -43,11 +51,11 @@ def test_an_outage_beyond_the_retries_stops_the_sweep_resumably(tmp_path):
                              env={**os.environ, "PYTHONPATH": str(REPO), **SHORT_RETRIES})
     client = server.client()
     deadline = time.time() + 300
-    while time.time() < deadline:  # the outage starts once the first trial has logged a training step
+    while time.time() < deadline:
         experiment = client.get_experiment_by_name("outage")
-        if experiment and client.search_runs([experiment.experiment_id], "metrics.`train/loss` > 0"):
+        if experiment and client.search_runs([experiment.experiment_id], OUTAGE_FROM[outage_from]):
             break
-        time.sleep(0.5)
+        time.sleep(0.1)
     server.stop()
     try:
         out, err = sweep.communicate(timeout=600)
@@ -74,7 +82,7 @@ def test_an_outage_beyond_the_retries_stops_the_sweep_resumably(tmp_path):
             assert run.info.status == "FINISHED"
             for metric, steps in (("train/loss", [1, 2, 3, 4]), ("eval/fid", [0, 1, 2, 3, 4])):
                 history = client.get_metric_history(run.info.run_id, metric)
-                assert sorted(m.step for m in history) == steps, (run.data.params["schedule"], metric)
+                assert sorted(m.step for m in history) == steps, (metric, history)
             assert "samples.png" in {a.path for a in client.list_artifacts(run.info.run_id)}
     finally:
         server.stop()

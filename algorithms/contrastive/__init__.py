@@ -21,8 +21,8 @@ PARAMS = {
                       high_open=True),
     "cosine_momentum": Bool(True, "BYOL: raise tau from its base to 1 on a cosine schedule"),
     "queue_size": Int(1024, "MoCo: number of queued negative keys K", low=1),
-    "bn_groups": Int(4, "MoCo: sub-batches with BatchNorm statistics of their own; keys are shuffled across "
-                        "them (shuffling BN)", low=1),
+    "bn_groups": Int(4, "MoCo: equal sub-batches with BatchNorm statistics of their own; keys are shuffled "
+                        "across them (shuffling BN), so at least 2", low=1),
     "encoder": Choice("cnn", "cnn (small, CPU) or resnet18 (CIFAR stem, GPU)", choices=ENCODERS),
     "width": Int(32, "channels of the small CNN's first layer", low=4),
     "feature_dim": Int(128, "representation size of the small CNN", low=2),
@@ -43,9 +43,14 @@ def check_config(config: dict) -> str | None:
     if config["method"] in ("moco_v1", "moco_v2") and config["queue_size"] < config["batch_size"]:
         return (f"queue_size ({config['queue_size']}) must be at least batch_size ({config['batch_size']}) "
                 "so a batch of keys fits the queue")
-    if config["method"] in ("moco_v1", "moco_v2") and config["batch_size"] < 2 * config["bn_groups"]:
-        return (f"batch_size ({config['batch_size']}) must give each of the {config['bn_groups']} bn_groups at least "
-                "2 samples for BatchNorm")
+    if config["method"] in ("moco_v1", "moco_v2"):
+        groups, batch = config["bn_groups"], config["batch_size"]
+        if groups < 2:
+            return (f"bn_groups {groups} would turn MoCo's shuffling BN off (a key would share BatchNorm statistics "
+                    "with its query, which leaks the positive); use bn_groups >= 2")
+        if batch % groups or batch < 2 * groups:
+            return (f"batch_size ({batch}) must be a multiple of bn_groups ({groups}) with at least 2 samples per "
+                    "group, so every BatchNorm sub-batch has the same size")
     if config["loss"] != "nt_xent" and config["method"] != "simclr":
         return f"loss {config['loss']} only applies to method simclr"
     return check_data(config)

@@ -1,10 +1,10 @@
 """The contrastive family's Experiment: one Tune iteration = N self-supervised steps + kNN / probe eval.
 
-The encoder trains on a fixed 80% of the data set without labels. kNN and the linear probe fit on the
-80% features and score the 20%, or, where the 20% is under 1,000 images (digits: 359), score every
-image once by 5-fold cross-validation (`evaluation.evaluate_features`); each accuracy comes with a
-95% Wilson interval. Baselines (raw pixels, the randomly initialised encoder) are scored the same
-way and logged once at step 0.
+The encoder trains on 80% of the data set without labels; kNN and the linear probe fit on those images'
+features and labels and score only the other 20%, which the encoder never saw (digits: 359 images).
+The split follows the trial's seed (`evaluation.held_out_split`), the same for every configuration at
+one seed. Each accuracy comes with a 95% Wilson interval. Baselines (raw pixels, the randomly
+initialised encoder) are scored the same way and logged once at step 0.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from algorithms.contrastive.augment import ViewMaker
-from algorithms.contrastive.evaluation import embed, evaluate_features
+from algorithms.contrastive.evaluation import embed, evaluate_features, held_out_split
 from algorithms.contrastive.methods import build_method
 from algorithms.contrastive.networks import build_encoder
 from algorithms.data import DeviceImages, load_dataset
@@ -31,7 +31,7 @@ class ContrastiveExperiment:
         torch.manual_seed(config["seed"])
         data = load_dataset(config["dataset"], data_dir=config["data_dir"], folder=config.get("folder"),
                             image_size=config["image_size"], channels=config["channels"])
-        self.train_data, self.test_data = data.split(0.2, seed=0)
+        self.train_data, self.test_data = held_out_split(data, config["seed"])
         self.num_classes = data.num_classes
         self.images = DeviceImages(self.train_data.images, self.device)
         encoder = build_encoder(config["encoder"], data.shape[0], config["width"], config["feature_dim"])

@@ -49,7 +49,11 @@ def grouped_forward(module: nn.Module, x: torch.Tensor, groups: int, shuffle: bo
     split over GPUs. With `shuffle`, samples go to sub-batches at random and the output comes back
     in input order: MoCo's shuffling BN, which keeps a key out of its query's sub-batch statistics."""
     if groups <= 1:
+        if shuffle:
+            raise ValueError("shuffling BN needs at least 2 groups")
         return module(x)
+    if len(x) % groups or len(x) < 2 * groups:
+        raise ValueError(f"a batch of {len(x)} does not split into {groups} equal groups of at least 2")
     order = torch.randperm(len(x)).to(x.device) if shuffle else torch.arange(len(x), device=x.device)
     out = torch.cat([module(chunk) for chunk in x[order].chunk(groups)])
     return out[order.argsort()]

@@ -41,7 +41,7 @@ def embed_with(model, images: torch.Tensor, batch_size: int = 1024) -> torch.Ten
 def use(model, run_params: dict, options, out_dir: Path) -> dict:
     """kNN and linear-probe accuracy (95% Wilson intervals) of the model's features on a data set, scored
     as the sweep scored it, and a t-SNE of the held-out features."""
-    from algorithms.contrastive.evaluation import evaluate_features
+    from algorithms.contrastive.evaluation import evaluate_features, held_out_split
     from algorithms.data import load_dataset
     from algorithms.plots import embedding_plot
 
@@ -50,7 +50,7 @@ def use(model, run_params: dict, options, out_dir: Path) -> dict:
     folder = None if folder in (None, "None") else folder  # MLflow params are text
     data = load_dataset(dataset, data_dir=run_params.get("data_dir", "data"), folder=folder,
                         image_size=int(run_params.get("image_size", 32)), channels=int(run_params.get("channels", 3)))
-    train, test = data.split(0.2, seed=0)
+    train, test = held_out_split(data, int(run_params.get("seed", 0)))  # the images the run's encoder never saw
     train_x, test_x = embed_with(model, train.images), embed_with(model, test.images)
     scores = evaluate_features(train_x, train.labels, test_x, test.labels, data.num_classes,
                                int(run_params.get("knn_k", 20)))

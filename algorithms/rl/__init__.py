@@ -45,9 +45,16 @@ PARAMS = {
     "entropy_coeff": Float(0.01, low=0.0),
     "shared_trunk": Bool(False, "policy and value share the trunk"),
     "normalize_advantages": Bool(False),
-    "episodes_per_batch": Int(8, "REINFORCE: whole episodes per update", low=1),
+    "episodes_per_batch": Int(8, "REINFORCE: whole episodes per update, one from every env per round (a multiple "
+                              "of num_env_runners x num_envs_per_env_runner)", low=1),
     "seed": Int(0, low=0),
 }
+
+
+def episodes_per_batch_error(episodes: int, runners: int, envs_per_runner: int) -> str:
+    return (f"episodes_per_batch ({episodes}) must be a multiple of the number of envs ({max(1, runners)} "
+            f"EnvRunner(s) x {envs_per_runner} envs): a REINFORCE batch is one whole episode from every env per "
+            "round, so that long episodes count as often as short ones")
 
 
 def check_config(config: dict) -> str | None:
@@ -55,6 +62,9 @@ def check_config(config: dict) -> str | None:
 
     if config["epsilon_end"] > config["epsilon_start"]:
         return "epsilon_end must not exceed epsilon_start"
+    runners, per_runner = config["num_env_runners"], config["num_envs_per_env_runner"]
+    if config["algorithm"] == "reinforce" and config["episodes_per_batch"] % (max(1, runners) * per_runner):
+        return episodes_per_batch_error(config["episodes_per_batch"], runners, per_runner)
     return check_env_id(config["env"])
 
 

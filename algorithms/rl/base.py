@@ -18,7 +18,7 @@ from ray.rllib.env.env_context import EnvContext
 
 from algorithms.rl.episodes import EpisodeWindow
 from algorithms.rl.evaluation import greedy_episodes, summarize
-from algorithms.rl.sampling import sample_fragments, to_fragment
+from algorithms.rl.sampling import sample_first_episodes, sample_fragments, to_fragment
 
 TRAINING_EPISODES = "training_episodes"
 EVAL_SEED_OFFSET = 1_000_000  # evaluation envs never share a seed with training envs
@@ -68,10 +68,16 @@ class SampledAlgorithm(Algorithm):
         # state() and load_state()}; subclasses add theirs (DQN: its replay buffer)
         self.checkpointed = {TRAINING_EPISODES: self.training_episodes}
 
-    def sample(self, **kwargs) -> tuple[list, list]:
+    def sample(self, num_timesteps: int) -> tuple[list, list]:
         """One round of `sample_fragments`, counted into the training-episode window: (RLlib episodes,
         the same as Fragments)."""
-        episodes = sample_fragments(self, **kwargs)
+        return self._counted(sample_fragments(self, num_timesteps))
+
+    def sample_whole_episodes(self, rounds: int) -> tuple[list, list]:
+        """`rounds` complete episodes from every env (`sample_first_episodes`), counted the same way."""
+        return self._counted(sample_first_episodes(self, rounds))
+
+    def _counted(self, episodes: list) -> tuple[list, list]:
         fragments = [to_fragment(e) for e in episodes]
         self.training_episodes.add_round(fragments)
         self.metrics.log_dict(self.training_episodes.metrics(), key=TRAINING_EPISODES, reduce="item")

@@ -13,29 +13,74 @@ from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, LEARNER_RESULTS, NUM_ENV
 from algorithms.rl.replay import Fragment
 
 
-def sample_fragments(algorithm, num_timesteps: int | None = None, num_episodes: int | None = None) -> list:
-    """Sample on every EnvRunner at once (or the local one when there are none); aggregate their metrics.
-    Returns RLlib's episode fragments, EnvRunner by EnvRunner, each runner's in the order it returned them."""
+def sample_fragments(algorithm, num_timesteps: int) -> list:
+    """Sample `num_timesteps` on every EnvRunner at once (or the local one when there are none);
+    aggregate their metrics. Returns RLlib's episode fragments, EnvRunner by EnvRunner, each runner's in
+    the order it returned them."""
+    runners = max(1, algorithm.env_runner_group.num_remote_workers())
+    per_runner = max(1, num_timesteps // runners)
+    return _on_every_runner(algorithm, lambda runner: _sample_on(runner, per_runner))
+
+
+def sample_first_episodes(algorithm, rounds: int) -> list:
+    """Whole episodes without a bias towards short ones: `rounds` times on every EnvRunner at once, every
+    env is reset and each env's first episode is run to its end (`_first_episodes_on`). Returns
+    `rounds` x (number of envs) complete episodes, all sampled with the current weights."""
+    return _on_every_runner(algorithm, lambda runner: _first_episodes_on(runner, rounds))
+
+
+def _on_every_runner(algorithm, sample_on) -> list:
     group = algorithm.env_runner_group
-    runners = max(1, group.num_remote_workers())
-    kwargs = ({"num_timesteps": max(1, num_timesteps // runners)} if num_timesteps is not None
-              else {"num_episodes": max(1, num_episodes // runners)})
-    results = group.foreach_env_runner(lambda runner: _sample_on(runner, kwargs),
-                                       local_env_runner=group.num_remote_workers() <= 0)
+    results = group.foreach_env_runner(sample_on, local_env_runner=group.num_remote_workers() <= 0)
     algorithm.metrics.aggregate([r[1] for r in results], key=ENV_RUNNER_RESULTS)
     return [episode for episode in tree.flatten([r[0] for r in results]) if len(episode) > 0]
 
 
-def _sample_on(runner, kwargs: dict) -> tuple[list, dict]:
-    """One EnvRunner's sample and metrics, with its lifetime env-step count moved on by what it sampled.
-    The module's exploration schedule reads that count (RLlib's `forward_exploration(t=...)`), and RLlib
-    sets it only once per `train()`: without this, epsilon would stay where the iteration began for all of
-    an iteration's training steps and decay over more env steps than `epsilon_timesteps`. Like RLlib's
-    count, it is global (this runner's steps times the number of runners) until RLlib sets the exact one."""
-    episodes = runner.sample(explore=True, **kwargs)
-    runners = max(1, runner.config.num_env_runners)
-    runner.num_env_steps_sampled_lifetime += sum(len(episode) for episode in episodes) * runners
+def _count_sampled(runner, steps: int) -> None:
+    """Move the runner's lifetime env-step count on by what it sampled. The module's exploration
+    schedule reads that count (RLlib's `forward_exploration(t=...)`), and RLlib sets it only once per
+    `train()`: without this, epsilon would stay where the iteration began for all of an iteration's
+    training steps and decay over more env steps than `epsilon_timesteps`. Like RLlib's count, it is
+    global (this runner's steps times the number of runners) until RLlib sets the exact one."""
+    runner.num_env_steps_sampled_lifetime += steps * max(1, runner.config.num_env_runners)
+
+
+def _sample_on(runner, num_timesteps: int) -> tuple[list, dict]:
+    """One EnvRunner's sample of `num_timesteps` and its metrics."""
+    episodes = runner.sample(explore=True, num_timesteps=num_timesteps)
+    _count_sampled(runner, sum(len(episode) for episode in episodes))
     return episodes, runner.get_metrics()
+
+
+def _first_episodes_on(runner, rounds: int, steps_per_call: int = 32) -> tuple[list, dict]:
+    """Per round: reset every env, step all of them until each env's first episode has ended, and keep
+    exactly those episodes. RLlib's `sample(num_episodes=N)` instead returns the first N episodes to
+    finish across the envs, whose fast envs start second and third episodes meanwhile: short episodes
+    are over-represented, which biases a policy gradient and the logged return downwards. Here an env
+    that finishes early keeps stepping (a vector env steps all its envs together) and its later
+    episodes are discarded; they are counted as sampled env steps, since they were."""
+    kept, sampled = [], 0
+    for _ in range(rounds):
+        # one step per env from a reset: every env's first episode appears once, with its id
+        chunks = runner.sample(explore=True, num_timesteps=runner.num_envs, force_reset=True)
+        sampled += sum(len(c) for c in chunks)
+        running = {c.id_: c for c in chunks if not c.is_done}
+        kept += [c for c in chunks if c.is_done]
+        while running:
+            chunks = runner.sample(explore=True, num_timesteps=runner.num_envs * steps_per_call)
+            sampled += sum(len(c) for c in chunks)
+            seen = set()
+            for chunk in chunks:
+                if chunk.id_ in running:
+                    seen.add(chunk.id_)
+                    episode = running[chunk.id_]
+                    episode.concat_episode(chunk)
+                    if episode.is_done:
+                        kept.append(running.pop(chunk.id_))
+            for lost in set(running) - seen:  # an env that failed and was reset by RLlib: its episode is gone
+                del running[lost]
+    _count_sampled(runner, sampled)
+    return kept, runner.get_metrics()
 
 
 def to_fragment(episode) -> Fragment:

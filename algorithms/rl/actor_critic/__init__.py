@@ -5,6 +5,9 @@ Every iteration samples `rollout_fragment_length` steps from each of the N x M v
 Advantages are GAE(lambda) (Schulman et al. 2016), computed in a learner connector from whole fragments
 (`A2CTrainBatch`); lambda_=1 gives n-step returns over the fragment.
 REINFORCE with baseline is `.training(complete_episodes=True, lambda_=1.0)`: whole episodes, no bootstrap.
+Its batch is one whole episode from every env per round, `episodes_per_batch / envs` rounds, all run to
+their end with the current weights (`sampling.sample_first_episodes`), so long episodes count as often
+as they occur.
 """
 
 from __future__ import annotations
@@ -14,8 +17,14 @@ from typing_extensions import Self
 from ray.rllib.algorithms.algorithm_config import NotProvided
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
+from algorithms.rl import episodes_per_batch_error
 from algorithms.rl.base import SampledAlgorithm, SampledConfig, validate_common
 from algorithms.rl.sampling import learn_and_sync
+
+
+def total_envs(config) -> int:
+    """Vectorised envs over all EnvRunners (the local one samples when there are no remote ones)."""
+    return max(1, config.num_env_runners) * config.num_envs_per_env_runner
 
 
 class A2CConfig(SampledConfig):
@@ -55,6 +64,9 @@ class A2CConfig(SampledConfig):
             raise ValueError("lambda_ must be in [0, 1]")
         if self.entropy_coeff < 0 or self.vf_loss_coeff < 0:
             raise ValueError("entropy_coeff and vf_loss_coeff must be >= 0")
+        if self.complete_episodes and self.episodes_per_batch % total_envs(self):
+            raise ValueError(episodes_per_batch_error(self.episodes_per_batch, self.num_env_runners,
+                                                      self.num_envs_per_env_runner))
 
     def get_default_rl_module_spec(self) -> RLModuleSpec:
         from algorithms.rl.modules import ActorCriticModule
@@ -75,9 +87,9 @@ class A2C(SampledAlgorithm):
 
     def training_step(self) -> None:
         config = self.config
+        envs = total_envs(config)
         if config.complete_episodes:
-            episodes, _ = self.sample(num_episodes=config.episodes_per_batch)
+            episodes, _ = self.sample_whole_episodes(rounds=config.episodes_per_batch // envs)
         else:
-            envs = max(1, config.num_env_runners) * config.num_envs_per_env_runner
             episodes, _ = self.sample(num_timesteps=config.rollout_fragment_length * envs)
         learn_and_sync(self, episodes=episodes)
