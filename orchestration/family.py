@@ -83,6 +83,9 @@ class Family:
     use: str | None = None
     # parameters the Experiment can change during training (PBT mutates only these)
     mutable: tuple[str, ...] = ()
+    # {metric: parameters that set how it is measured}: a metric whose expected value depends on them (FID
+    # on its sample count) ranks only runs measured alike, so a sweep must give each of them one value
+    measured_with: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def build_experiment(self, config: dict) -> Experiment:
         module, _, cls = self.experiment.partition(":")

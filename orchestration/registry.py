@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 ALIAS = "best"
 METRIC_TAG, MODE_TAG, SCORE_TAG, SMOKE_TAG = "sweep.metric", "sweep.mode", "sweep.score", "sweep.smoke"
+MEASURED_TAG = "sweep.measured_with"  # how the score was measured, e.g. "eval_samples=500" (FID)
 
 
 @dataclass(frozen=True)
@@ -28,9 +29,11 @@ class Candidate:
     mode: str
     score: float
     smoke: bool = False
+    measured_with: str = ""  # e.g. "eval_samples=500": scores measured otherwise are not compared with it
 
     def tags(self, parent_run_id: str, config_id: str) -> dict[str, str]:
         return {METRIC_TAG: self.metric, MODE_TAG: self.mode, SCORE_TAG: repr(self.score),
+                MEASURED_TAG: self.measured_with,
                 SMOKE_TAG: str(self.smoke).lower(), "sweep.parent_run_id": parent_run_id,
                 "sweep.config_id": config_id}
 
@@ -44,6 +47,9 @@ def takes_alias(new: Candidate, current_tags: dict) -> tuple[bool, str]:
     if current_tags.get(METRIC_TAG) != new.metric:
         return False, (f"it was scored on {current_tags.get(METRIC_TAG)!r}, this sweep on {new.metric!r}; "
                        "the two cannot be compared")
+    if current_tags.get(MEASURED_TAG, new.measured_with) != new.measured_with:
+        return False, (f"it was scored with {current_tags[MEASURED_TAG] or 'other settings'}, this sweep with "
+                       f"{new.measured_with or 'other settings'}; {new.metric} measured differently cannot be compared")
     try:
         current = float(current_tags.get(SCORE_TAG, "nan"))
     except ValueError:

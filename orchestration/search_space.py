@@ -122,6 +122,7 @@ class SweepSpec:
             params[key] = {"value": value}
         copy = SweepSpec(**{**self.__dict__, "parameters": params})
         _check_combinations(copy)
+        _check_measurement(copy)
         return copy
 
     def budget(self) -> int:
@@ -327,6 +328,17 @@ def _check_combinations(spec: SweepSpec) -> None:
             raise SweepError(f"{spec.path.name}: {reason}" + (f" (for {shown})" if shown else ""))
 
 
+def _check_measurement(spec: SweepSpec) -> None:
+    """A metric measured differently in different configurations (FID from 300 or from 500 samples)
+    cannot rank them: each parameter that sets how the sweep's metric is measured takes one value."""
+    for key in spec.family.measured_with.get(spec.metric, ()):
+        entry = spec.parameters.get(key, {})
+        if entry and "value" not in entry and len({repr(v) for v in entry.get("values", [None, ()])}) > 1:
+            raise SweepError(f"{spec.path.name}: parameters.{key}: {spec.metric} depends on how it is measured "
+                             f"({key}), so runs measured with different {key} cannot be ranked against each "
+                             f"other; give {key} one value")
+
+
 MAX_YAML_VALUES = 100_000
 
 
@@ -434,4 +446,5 @@ def load_sweep(name_or_path: str) -> SweepSpec:
                      scheduler=scheduler,
                      parameters=checked, description=str(raw.get("description", "")), raw=raw, seeds=seeds)
     _check_combinations(spec)
+    _check_measurement(spec)
     return spec

@@ -82,13 +82,30 @@ def run(args: argparse.Namespace) -> int:
 
     with _use_tracking_uri(uri):
         model = mlflow.pyfunc.load_model(model_uri)
-    run_params = client.get_run(source.run_id).data.params
+    run = client.get_run(source.run_id)
+    run_params = run.data.params
+    scored = sweep_score(client, run, family)
+    if scored:
+        print(f"[use] {scored}")
     result = family.use_function()(model, run_params, args, out_dir)
     run_id = log_use(client, source, args, result)
     print(f"[use] {result['summary']}")
     print(f"[use] logged to run {run_id}" + (f" under the sweep's parent run {source.parent_run_id}"
                                              if source.parent_run_id else ""))
     return 0
+
+
+def sweep_score(client, run, family) -> str | None:
+    """What the run scored on its sweep's metric, with how that was measured (FID with its sample
+    count: FIDs from different sample counts are not comparable)."""
+    from orchestration.tracking import PARENT_TAG
+
+    parent_id = run.data.tags.get(PARENT_TAG)
+    metric = client.get_run(parent_id).data.params.get("metric") if parent_id else None
+    if metric is None or metric not in run.data.metrics:
+        return None
+    how = ", ".join(f"{k}={run.data.params.get(k, '?')}" for k in family.measured_with.get(metric, ()))
+    return f"its sweep scored it {metric} {run.data.metrics[metric]:.4g}" + (f" ({how})" if how else "")
 
 
 def log_use(client, source, args: argparse.Namespace, result: dict) -> str:

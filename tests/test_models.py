@@ -157,6 +157,8 @@ def test_use_command_for_every_family(sweeps, mlflow_server):
         if family == "diffusion":
             assert (folder / "use-use-diffusion" / "samples.png").stat().st_size > 1000 and "samples.png" in artifacts
             assert use.data.metrics["samples"] == 16 and use.data.metrics["sample_pixel_std"] > 0.05
+            samples = client.get_run(best.info.run_id).data.params["eval_samples"]
+            assert "its sweep scored it eval/fid " in result.stdout and f"(eval_samples={samples})" in result.stdout
         elif family == "contrastive":
             assert "embedding_tsne.png" in artifacts
             # the loaded encoder scores exactly what the trial scored at its last evaluation
@@ -191,8 +193,9 @@ def test_alias_rules_on_the_real_registry(sweeps, mlflow_server):
     uri = children[0].data.tags["sweep.model_uri"]
     run_id = children[0].info.run_id
 
-    def offer(score, metric="eval/fid", smoke=False):
-        line = register(client, "rules", Candidate(uri, run_id, metric, "min", score, smoke), parent.info.run_id, "c")
+    def offer(score, metric="eval/fid", smoke=False, measured_with="eval_samples=500"):
+        line = register(client, "rules", Candidate(uri, run_id, metric, "min", score, smoke, measured_with),
+                        parent.info.run_id, "c")
         return line, client.get_model_version_by_alias("rules", ALIAS).version
 
     assert offer(10.0, smoke=True)[1] == "1"
@@ -202,5 +205,7 @@ def test_alias_rules_on_the_real_registry(sweeps, mlflow_server):
     assert offer(50.0)[1] == "2", "a tie keeps the alias"
     line, holder = offer(5.0, metric="eval/other")
     assert holder == "2" and "cannot be compared" in line
+    line, holder = offer(5.0, measured_with="eval_samples=64")
+    assert holder == "2" and "scored with eval_samples=500, this sweep with eval_samples=64" in line, line
     line, holder = offer(20.0)
-    assert holder == "6" and "eval/fid 20 beats 50" in line
+    assert holder == "7" and "eval/fid 20 beats 50" in line

@@ -96,3 +96,41 @@ def test_renderers_only_format_the_numbers():
     assert "best configuration: schedule=cosine, lr=0.001" in markdown and "tied with it" in markdown
     runs = list(csv.DictReader(io.StringIO(render.runs_csv(rows, VIEW))))
     assert len(runs) == 8 and {r["config_id"] for r in runs} == {c.config_id for c in configs}
+
+
+def sqlite_sweep(tmp_path, eval_samples: list[int]):
+    """A parent run and one finished child per value of eval_samples, in a real MLflow SQLite store."""
+    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.tracking import MlflowClient
+
+    from orchestration.tracking import PARENT_TAG, TRIAL_TAG, TUNE_EXPERIMENT_TAG
+
+    tmp_path.mkdir()
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment_id = client.create_experiment("fid", artifact_location=str(tmp_path / "artifacts"))
+    parent = client.create_run(experiment_id, tags={TUNE_EXPERIMENT_TAG: "fid"})
+    client.log_batch(parent.info.run_id, params=[Param("family", "diffusion"), Param("metric", "eval/fid"),
+                                                 Param("mode", "min"), Param("swept", "schedule,seed")])
+    for i, samples in enumerate(eval_samples):
+        run = client.create_run(experiment_id, tags={PARENT_TAG: parent.info.run_id, TRIAL_TAG: f"t{i}"})
+        client.log_batch(run.info.run_id, metrics=[Metric("eval/fid", 5.0 + i, 0, 1)],
+                         params=[Param("schedule", ["cosine", "linear"][i % 2]), Param("seed", str(i // 2)),
+                                 Param("eval_samples", str(samples)), Param("iterations", "1")],
+                         tags=[RunTag("x", "y")])
+        client.set_terminated(run.info.run_id, "FINISHED")
+    return client, experiment_id, client.get_run(parent.info.run_id)
+
+
+def test_fids_from_different_sample_counts_are_not_ranked_and_the_table_names_the_count(tmp_path):
+    from orchestration.errors import SweepError
+    from orchestration.results import load_results
+    from orchestration.results.rows import load_rows
+
+    client, experiment_id, parent = sqlite_sweep(tmp_path / "mixed", [300, 500])
+    with pytest.raises(SweepError, match=r"measured eval/fid with different eval_samples \(300, 500\)"):
+        load_rows(client, experiment_id, parent)
+    client, experiment_id, parent = sqlite_sweep(tmp_path / "same", [500, 500, 500, 500])
+    results = load_results(client, experiment_id, parent)
+    assert results.view.metric_label == "eval/fid (eval_samples=500)"
+    assert "eval/fid (eval_samples=500) mean" in render.to_text(results.configs, results.view)
+    assert "eval/fid (eval_samples=500) 6," in render.answer(results.configs, results.view)[0]

@@ -109,6 +109,12 @@ BAD_SPACES = {
                           "batch_size (13) must be a multiple of bn_groups (4)"),
     "bn shuffle off": ("family: contrastive\nparameters:\n  method: {value: moco_v1}\n  bn_groups: {values: [1, 4]}\n",
                        "bn_groups 1 would turn MoCo's shuffling BN off"),
+    "fid sample counts": ("family: diffusion\nparameters:\n  eval_samples: {values: [300, 500]}\n",
+                          "parameters.eval_samples: eval/fid depends on how it is measured (eval_samples), so runs "
+                          "measured with different eval_samples cannot be ranked against each other"),
+    "fid sample count drawn": ("family: diffusion\nmethod: random\nparameters:\n"
+                               "  eval_samples: {distribution: int_uniform, min: 100, max: 500}\n",
+                               "give eval_samples one value"),
     "unknown env": ("family: rl\nparameters:\n  env: {values: [CartPole-v1, CartPool-v1]}\n",
                     "unknown environment 'CartPool-v1'"),
     "unknown atari env": ("family: rl\nparameters:\n  env: {value: ALE/Pongg-v5}\n",
@@ -347,3 +353,11 @@ def test_search_seed_repeats_random_draws_and_only_then(tmp_path):
     assert build_search_alg(spec, 1, max_concurrent=3).max_concurrent == 3, "Tune would ignore --max-concurrent"
     assert draws(1) == draws(1) and draws(1) != draws(2)
     assert all(1e-4 <= lr <= 1e-2 for lr in draws(1))
+
+
+def test_fid_sample_count_may_vary_when_fid_is_not_the_metric_and_is_checked_after_overrides(tmp_path):
+    path = write(tmp_path, "family: diffusion\nmetric: {name: train/loss, goal: minimize}\nparameters:\n"
+                           "  eval_samples: {values: [300, 500]}\n")
+    assert len(load_sweep(path).configurations()) == 2
+    spec = load_sweep(write(tmp_path, "family: diffusion\nparameters:\n  eval_samples: {values: [300]}\n"))
+    assert spec.with_overrides({"eval_samples": 64}).parameters["eval_samples"] == {"value": 64}

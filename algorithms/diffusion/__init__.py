@@ -58,4 +58,5 @@ FAMILY = Family(
     check_config=check_config,
     use="algorithms.diffusion.serving:use",
     mutable=("lr", "ema_decay", "grad_clip"),
+    measured_with={"eval/fid": ("eval_samples",)},  # FID's bias falls with its sample count (Chong & Forsyth 2020)
 )

@@ -38,7 +38,9 @@ def register_best_model(tracking, results, smoke: bool) -> str | None:
     model_uri = tracking.client.get_run(run.run_id).data.tags.get(MODEL_TAG)
     if model_uri is None:
         return f"the best run {run.run_id} logged no model; nothing registered"
-    candidate = Candidate(model_uri, run.run_id, results.view.metric, results.view.mode, run.final, smoke)
+    measured_with = ", ".join(f"{k}={v}" for k, v in results.view.measurement.items())
+    candidate = Candidate(model_uri, run.run_id, results.view.metric, results.view.mode, run.final, smoke,
+                          measured_with)
     try:
         line = register(tracking.client, tracking.experiment_name, candidate, tracking.parent_run_id, best.config_id)
     except Exception as err:  # a store without a registry must not cost the sweep its results

@@ -40,7 +40,7 @@ def curves(configs: list[Configuration], view: SweepView, path: Path) -> Path:
             ax.fill_between(steps, [b.low if b else m for b, m in zip(bands, means)],
                             [b.high if b else m for b, m in zip(bands, means)], color=line.get_color(), alpha=0.15)
     ax.set_xlabel("iteration")
-    ax.set_ylabel(view.metric)
+    ax.set_ylabel(view.metric_label)
     ax.set_title(f"{view.metric}: mean over seeds with 95% CI band")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
@@ -76,7 +76,7 @@ def by_parameter(configs: list[Configuration], view: SweepView, key: str, path: 
     if labels is not None:
         ax.set_xticks(range(len(labels)), labels)
     ax.set_xlabel(key)
-    ax.set_ylabel(f"{view.metric} (final)")
+    ax.set_ylabel(f"{view.metric_label} (final)")
     ax.set_title("mean over seeds with 95% CI; dots: seeds")
     ax.grid(alpha=0.3)
     if others:

@@ -42,7 +42,7 @@ def _peak_cell(config: Configuration) -> str:
 def table(configs: list[Configuration], view: SweepView,
           digits: int = 4) -> tuple[list[str], list[list[str]]]:
     """One row per configuration; numbers to `digits` significant digits (more in CSV files)."""
-    header = [*view.config_keys, "seeds", f"{view.metric} mean", "IQM", "95% CI", "tied with best",
+    header = [*view.config_keys, "seeds", f"{view.metric_label} mean", "IQM", "95% CI", "tied with best",
               "finished", "wall s", "peak MB", "config_id"]
     body = [[*(_fmt(c.config.get(k)) for k in view.config_keys), str(c.n), _fmt(c.mean, digits),
              _fmt(c.iqm, digits), _interval_cell(c, digits), _tied_cell(c),
@@ -72,7 +72,7 @@ def to_text(configs: list[Configuration], view: SweepView) -> str:
 
 def runs_csv(rows: list[RunRow], view: SweepView) -> str:
     """Every run: its configuration, seed, final and best metric, own interval, iterations and status."""
-    header = [*view.config_keys, "seed", f"{view.metric} (final)", f"{view.metric} (best)", "own CI low",
+    header = [*view.config_keys, "seed", f"{view.metric_label} (final)", f"{view.metric_label} (best)", "own CI low",
               "own CI high", "iterations", "wall_s", "peak_rss_mb", "status", "config_id", "mlflow_run_id"]
     body = [[*(_fmt(r.config.get(k)) for k in view.config_keys), _fmt(r.seed), _fmt(r.final, 8), _fmt(r.best, 8),
              _fmt(r.own_interval[0] if r.own_interval else None, 8),
@@ -98,7 +98,7 @@ def answer(configs: list[Configuration], view: SweepView) -> list[str]:
     best = scored[0]
     if view.scheduler == "pbt":
         return pbt_answer(best, view)
-    lines = [f"best configuration: {best.label()}: {view.metric} {best.mean:.4g}"
+    lines = [f"best configuration: {best.label()}: {view.metric_label} {best.mean:.4g}"
              + (f", 95% CI [{best.interval.low:.4g}, {best.interval.high:.4g}] over {best.n} seeds"
                 if best.interval else ""),
              f"  its best run: MLflow run {best.best_run.run_id}"
@@ -126,7 +126,7 @@ def pbt_answer(best: Configuration, view: SweepView) -> list[str]:
     started, and its population exchanged weights, so there are no replicates to give an interval."""
     run = best.best_run
     ended = ", ".join(f"{k}={v:.4g}" for k, v in sorted(run.final_hyperparameters.items()))
-    lines = [f"best trial: {run.name}: {view.metric} {run.final:.4g} (MLflow run {run.run_id})",
+    lines = [f"best trial: {run.name}: {view.metric_label} {run.final:.4g} (MLflow run {run.run_id})",
              f"  it started at {best.label()}" + (f" and ended at {ended}" if ended else "")
              + "; its hp/ metrics and the parent's results/pbt_lineage.csv hold the schedule"]
     if run.own_interval is not None:

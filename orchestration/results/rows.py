@@ -28,6 +28,13 @@ class SweepView:
     mode: str
     swept_keys: list[str]
     scheduler: str = "fifo"  # under "pbt" a trial's swept values are where it started, not what it trained with
+    measurement: dict = field(default_factory=dict)  # {parameter: value} that set how the metric was measured
+
+    @property
+    def metric_label(self) -> str:
+        """The metric with how it was measured, e.g. "eval/fid (eval_samples=500)"."""
+        how = ", ".join(f"{k}={v}" for k, v in self.measurement.items())
+        return f"{self.metric} ({how})" if how else self.metric
 
     @property
     def config_keys(self) -> list[str]:
@@ -92,11 +99,15 @@ def load_rows(client, experiment_id: str, parent) -> tuple[SweepView, list[RunRo
                      scheduler=params.get("scheduler", "fifo"))
     children = client.search_runs([experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent.info.run_id}'",
                                   max_results=10_000)
+    measured_with = _measured_with(params.get("family") or parent.data.tags.get("sweep.family"), view.metric)
+    measured = {key: set() for key in measured_with}
     rows = []
     for run in children:
         run_id, tags = run.info.run_id, run.data.tags
         if TRIAL_TAG not in tags:  # e.g. a `python -m orchestration.use` run nested under the sweep
             continue
+        for key in measured_with:
+            measured[key].add(run.data.params.get(key, "?"))
         history = sorted((m.step, m.value) for m in client.get_metric_history(run_id, view.metric) if m.step > 0)
         values = [v for _, v in history if not math.isnan(v)]
         final_step = history[-1][0] if history else 0
@@ -120,7 +131,23 @@ def load_rows(client, experiment_id: str, parent) -> tuple[SweepView, list[RunRo
             peak_rss_mb=_number(run.data.metrics.get(PEAK_RSS)), history=history,
             final_hyperparameters={k[len(HP_PREFIX):]: v for k, v in run.data.metrics.items()
                                    if k.startswith(HP_PREFIX)}))
+    for key, values in measured.items():
+        if len(values) > 1:
+            raise SweepError(f"the runs of this sweep measured {view.metric} with different {key} "
+                             f"({', '.join(sorted(values))}); it depends on how it is measured, so they cannot be "
+                             "ranked against each other")
+        view.measurement.update({key: value for value in values})
     return view, sorted(rows, key=lambda r: r.name)
+
+
+def _measured_with(family_name: str | None, metric: str) -> tuple[str, ...]:
+    """The parameters that set how the family measures `metric` (none for an unknown family)."""
+    from orchestration.family import load_family
+
+    try:
+        return load_family(family_name).measured_with.get(metric, ()) if family_name else ()
+    except SweepError:
+        return ()
 
 
 def tune_outcomes(experiment_path: str, budget_of) -> dict[str, str]:
