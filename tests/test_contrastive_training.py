@@ -1,7 +1,8 @@
 """Short self-supervised runs on digits, each scored against its own randomly initialised encoder on the
-same 1,797 cross-validated predictions (the random encoder already reaches about 0.93 kNN and 0.965
-probe accuracy there): SimCLR beats it on both scores, every method beats it on the linear probe. The
-two scores are paired (same images, same folds), so a gain of a few predictions is a real one."""
+same 359 held-out images, which the encoder never trains on (the random encoder already reaches
+0.93-0.96 kNN and 0.95-0.97 probe accuracy there): SimCLR beats it on both scores, every method beats it
+on the linear probe. The two scores are paired (same images, same fitted-on set), so a gain of a few
+images is a real one."""
 
 import pytest
 import torch
@@ -29,9 +30,9 @@ def test_simclr_beats_the_random_encoder_on_digits():
 
 @pytest.mark.parametrize("method", ["moco_v1", "moco_v2", "byol", "simsiam"])
 def test_every_method_beats_its_random_encoder(method):
-    """150 steps of batch 128. Over seeds 0-2 the probe gained 0.006-0.018 on the random encoder (11-32 of
-    1,797 predictions) for every method; kNN of BYOL and SimSiam still trails it this early, so it is
-    not asserted."""
+    """150 steps of batch 128. Over seeds 0-2 the probe gained 4-14 of the 359 held-out images on the random
+    encoder for every method (7-12 at seed 0, the one tested); kNN of BYOL and SimSiam still trails it on
+    some seeds this early, so it is not asserted."""
     torch.set_num_threads(2)
     experiment = ContrastiveExperiment(config(method=method, steps_per_iteration=50, batch_size=128, queue_size=256))
     baseline = experiment.describe()
@@ -41,7 +42,7 @@ def test_every_method_beats_its_random_encoder(method):
     assert last["train/loss"] < first["train/loss"]
     assert last["train/embedding_std"] > 0.01, "the embedding collapsed to a point"
     gained = round((last["eval/linear_acc"] - baseline["baseline/linear_acc_random_encoder"]) * last["eval/eval_items"])
-    assert last["eval/eval_items"] == 1797 and gained >= 5, (last, baseline)
+    assert last["eval/eval_items"] == 359 and gained >= 4, (last, baseline)
     if method == "byol":
         assert first["train/tau"] < last["train/tau"] == pytest.approx(1.0)  # the cosine schedule rises to 1
 

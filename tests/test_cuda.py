@@ -77,7 +77,12 @@ def test_rl_learner_trains_on_the_gpu():
     experiment = RLExperiment(FAMILY.resolve({"env_steps_per_iteration": 1000, "learning_starts": 500}))
     try:
         assert experiment.device.type == "cuda"
+        learner = experiment.algo.learner_group._learner.module["default_policy"]
+        assert all(p.is_cuda for p in learner.parameters())
+        before = {k: v.detach().clone() for k, v in learner.state_dict().items()}
         metrics = experiment.step()
-        assert metrics["env_steps"] >= 1000 and metrics["train/td_loss"] >= 0
+        assert metrics["env_steps"] >= 1000 and 0 < metrics["train/td_loss"] < float("inf")
+        moved = [k for k, v in learner.state_dict().items() if not torch.equal(v, before[k])]
+        assert moved, "the Learner's gradient steps changed its weights on the GPU"  # an idle learner fails here
     finally:
         experiment.close()

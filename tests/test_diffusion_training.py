@@ -85,10 +85,13 @@ def test_a_checkpoint_from_a_gpu_trial_resumes_on_a_cpu_node(tmp_path, digits):
 def test_other_targets_and_weightings_train(tmp_path, digits, prediction, weighting):
     trainer = DiffusionTrainer(config(tmp_path, prediction=prediction, loss_weighting=weighting,
                                       zero_terminal_snr=prediction == "v", base_channels=8), data=digits)
+    untrained_fid = trainer.evaluate()["eval/fid"]
     first = trainer.train(20)["train/loss"]
     trainer.train(100)
     assert trainer.train(20)["train/loss"] < first
     assert torch.isfinite(trainer.generate(16)).all()
+    # 140 steps cut FID to 0.05-0.51 of the untrained model's on seeds 0-1 (x0: 1092 -> 54, v: 158 -> 81)
+    assert trainer.evaluate()["eval/fid"] < 0.7 * untrained_fid
 
 
 def test_divergence_fails_fast_with_a_clear_error(tmp_path, digits):

@@ -53,8 +53,15 @@ def test_diffusion_trains_and_round_trips_with(options, tmp_path, digits):
         assert resumed.precision.scaler.get_scale() == trainer.precision.scaler.get_scale()
 
     plain = DiffusionTrainer(diffusion_config(tmp_path), data=digits)
+    untrained_fid = plain.evaluate()["eval/fid"]
     plain.load(tmp_path / "ckpt.pt")
-    assert plain.step == resumed.step - 4 and plain.evaluate()["eval/fid"] > 0
+    again = DiffusionTrainer(diffusion_config(tmp_path, **options), data=digits)
+    again.load(tmp_path / "ckpt.pt")
+    fid = plain.evaluate()["eval/fid"]
+    assert plain.step == resumed.step - 4
+    # evaluation is fp32 with or without the option, so the same weights score the same FID; a checkpoint
+    # that did not load would score the untrained model's (60 steps move it by 9-35 on seeds 0-2)
+    assert fid == pytest.approx(again.evaluate()["eval/fid"], rel=1e-3) and abs(fid - untrained_fid) > 3
 
 
 def contrastive_config(**options):
@@ -66,10 +73,13 @@ def contrastive_config(**options):
 def test_contrastive_trains_and_round_trips_with(options, tmp_path):
     torch.set_num_threads(2)
     experiment = ContrastiveExperiment(contrastive_config(**options))
+    random_encoder = experiment.describe()
     first = experiment.step()
     last = experiment.step()
     assert last["train/loss"] < first["train/loss"], (first["train/loss"], last["train/loss"])
-    assert 0 < last["eval/knn_acc"] <= 1
+    # kNN of a random encoder is already 0.93-0.96 and 30 steps do not reliably beat it; the linear probe on
+    # the held-out images beat its random encoder by 0.6-2.2 points on seeds 0-2 with bf16 and channels_last
+    assert last["eval/linear_acc"] > random_encoder["baseline/linear_acc_random_encoder"], (last, random_encoder)
 
     experiment.save(tmp_path)
     expected = experiment.step()["train/loss"]
