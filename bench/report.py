@@ -255,7 +255,8 @@ def stability_section() -> list[str]:
                   f"- Tied-best sets: {{{'; '.join(first['tied_set'])}}} and {{{'; '.join(second['tied_set'])}}}: "
                   + (f"**overlap** ({'; '.join(r['tied_overlap'])})" if r["tied_overlap"] else "**disjoint**")
                   + f"; same best: {'yes' if r['same_best'] else 'no'}.",
-                  f"- Wall time of the two sweeps: {walls}.", ""]
+                  f"- Wall time of the two sweeps: {walls}." + (f" {r['ran']['note']}" if r.get("ran", {}).get("note")
+                                                                 else ""), ""]
     return lines
 
 
