@@ -136,8 +136,9 @@ def test_two_trial_sweep_lands_in_mlflow(tmp_path, mlflow_server):
     assert set(reported) == set(finals)
     for run_id, final in finals.items():
         history = [m.value for m in client.get_metric_history(run_id, "eval/fid") if m.step > 0]
-        assert float(reported[run_id]["eval/fid (final)"]) == pytest.approx(final, rel=1e-3)
-        assert float(reported[run_id]["eval/fid (best)"]) == pytest.approx(min(history), rel=1e-3)
+        fid = column.removesuffix(" mean")
+        assert float(reported[run_id][f"{fid} (final)"]) == pytest.approx(final, rel=1e-3)
+        assert float(reported[run_id][f"{fid} (best)"]) == pytest.approx(min(history), rel=1e-3)
         assert reported[run_id]["iterations"] == "2" and reported[run_id]["status"] == "finished"
     assert list(csv.DictReader(io.StringIO(report_cli("two-trials", mlflow_server, tmp_path, "--format", "csv")))) \
         == configs, "the same table as the sweep's own"
