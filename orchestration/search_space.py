@@ -1,8 +1,9 @@
 """Search-space files (W&B-sweep-like YAML) loaded, fully validated and mapped to Tune.
 
-Everything is checked here, before Ray starts: the file's keys, the family, the metric,
-the method and scheduler, and every parameter value or range against the family's specs.
-Errors name the file and the key: `diffusion.yaml: parameters.timesteps.values[1]: ...`.
+Everything is checked here, before Ray starts: the file's keys, the family, the metric, every parameter
+value or range against the family's specs, and, through their plug-ins (`orchestration.search`), the
+method's and the scheduler's parts. Errors name the file and the key:
+`diffusion.yaml: parameters.timesteps.values[1]: ...`.
 """
 
 from __future__ import annotations
@@ -20,16 +21,13 @@ import yaml
 from orchestration.errors import SweepError, quote
 from orchestration.family import Family, load_family
 from orchestration.params import Float, Int, Param
+from orchestration.search import METHODS, SCHEDULERS
+from orchestration.search.base import SEED, Method, Scheduler
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 TOP_LEVEL_KEYS = {"family", "description", "metric", "method", "num_samples", "seeds", "scheduler", "parameters"}
-SEED = "seed"
-METHODS = ("grid", "random", "bayes")
 GOALS = {"minimize": "min", "maximize": "max"}
 DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform")
-SCHEDULERS = {"fifo": set(), "asha": {"max_t", "grace_period", "reduction_factor"},
-              "pbt": {"perturbation_interval", "quantile_fraction", "resample_probability", "perturbation_factors",
-                      "mutations"}}
 MAX_GRID_CHECKS = 20_000
 
 
@@ -73,6 +71,19 @@ class SweepSpec:
     seed_offset: int = 0
 
     @property
+    def search_method(self) -> Method:
+        return METHODS[self.method]
+
+    @property
+    def search_scheduler(self) -> Scheduler:
+        return SCHEDULERS[self.scheduler["type"]]
+
+    @property
+    def mutations(self) -> tuple[str, ...]:
+        """Parameters the scheduler changes during a trial (PBT's mutations; none otherwise)."""
+        return self.search_scheduler.mutations(self.scheduler)
+
+    @property
     def swept_keys(self) -> list[str]:
         """Parameters that differ between trials, in file order, the seed last (used for names and reports)."""
         keys = [k for k, v in self.parameters.items() if "value" not in v]
@@ -89,8 +100,8 @@ class SweepSpec:
     def with_seeds(self, seeds: int | None, offset: int | None) -> "SweepSpec":
         """A copy with replicates from the command line (--seeds, --seed-offset); they replace any
         `seed` parameter of the file."""
-        if self.method == "bayes":
-            raise SweepError(f"--seeds: {BAYES_SEEDS}")
+        if self.search_method.seeds_refusal:
+            raise SweepError(f"--seeds: {self.search_method.seeds_refusal}")
         seeds = seeds or self.seeds or 1
         offset = self.seed_offset if offset is None else offset
         params = {k: v for k, v in self.parameters.items() if k != SEED}
@@ -101,10 +112,11 @@ class SweepSpec:
         `num_samples` random draws. Distributions are drawn once per configuration, with a fixed
         generator, so every seed of a configuration gets the same values."""
         rng = np.random.default_rng(sample_seed)
-        grid = {k: v["values"] for k, v in self.parameters.items() if "values" in v and self.method == "grid"}
+        crossed = self.search_method.crosses_values
+        grid = {k: v["values"] for k, v in self.parameters.items() if "values" in v and crossed}
         drawn = [k for k in self.config_keys if k not in grid]
         combos = [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
-        count = len(combos) if self.method == "grid" else self.num_samples
+        count = len(combos) if crossed else self.num_samples
         return [{**combos[i % len(combos)], **{k: _draw(self.parameters[k], rng) for k in drawn}}
                 for i in range(count)]
 
@@ -116,7 +128,7 @@ class SweepSpec:
                 raise SweepError(f"{self.path.name}: override seed: this sweep runs seeds "
                                  f"{self.seed_offset}..{self.seed_offset + self.seeds - 1}; use --seed-offset")
             _check_value(self.family.params, key, value, f"{self.path.name}: override {key}")
-            if key in self.scheduler.get("mutations", ()):
+            if key in self.mutations:
                 raise SweepError(f"{self.path.name}: override {key}: PBT mutates it (scheduler.mutations); "
                                  "drop it there to fix it")
             params[key] = {"value": value}
@@ -154,7 +166,7 @@ class SweepSpec:
                 space[key] = entry["value"]
             elif "values" in entry:
                 values = entry["values"]
-                space[key] = tune.grid_search(values) if self.method == "grid" else tune.choice(values)
+                space[key] = tune.grid_search(values) if self.search_method.crosses_values else tune.choice(values)
             elif entry["distribution"] == "uniform":
                 space[key] = tune.uniform(entry["min"], entry["max"])
             elif entry["distribution"] == "log_uniform":
@@ -232,59 +244,8 @@ def _validate_parameter(spec: Param, key: str, entry: Any, where: str) -> dict:
     return entry
 
 
-BAYES_SEEDS = ("method bayes chooses each trial from the results so far, so it runs one seed per trial; "
-               "replicate its answer afterwards with a grid of the values it found and `seeds`")
-
-
-def _check_bayes(parameters: dict[str, dict], where: str) -> None:
-    """TPE needs something to search, and categories it can compare (Optuna's categorical values are
-    numbers, strings, booleans or None)."""
-    if all("value" in entry for entry in parameters.values()):
-        raise SweepError(f"{where}: method bayes needs at least one parameter with 'values' or a 'distribution'")
-    for key, entry in parameters.items():
-        for i, value in enumerate(entry.get("values", [])):
-            if value is not None and not isinstance(value, (bool, int, float, str)):
-                raise SweepError(f"{where}: parameters.{key}.values[{i}]: method bayes takes numbers, strings or "
-                                 f"booleans as values, got {quote(value)}")
-
-
-def _check_pbt(scheduler: dict, family: Family, parameters: dict[str, dict], method: str, seeds, where: str) -> None:
-    """Population-based training: which parameters may change during training is the family's call;
-    each needs declared values or a distribution to resample from (and to clip perturbations to)."""
-    mutations = scheduler.get("mutations")
-    if not isinstance(mutations, list) or not mutations or not all(isinstance(k, str) for k in mutations):
-        raise SweepError(f"{where}.mutations: must be a non-empty list of parameter names")
-    for key in mutations:
-        if key not in family.params:
-            raise SweepError(f"{where}.mutations: unknown parameter {key!r}")
-        if key not in family.mutable:
-            allowed = ", ".join(family.mutable) or "none"
-            raise SweepError(f"{where}.mutations: {key} cannot change during training ({family.name} can change: "
-                             f"{allowed})")
-        if "value" in parameters.get(key, {"value": None}):
-            raise SweepError(f"{where}.mutations: {key} needs 'values' or a 'distribution' under parameters, to "
-                             "start the population from and to resample")
-    if seeds:
-        raise SweepError(f"{where}: pbt: its trials exchange weights, so they are not replicates; drop `seeds`")
-    if method == "bayes":
-        raise SweepError(f"{where}: pbt: use method grid or random for the initial population, not bayes")
-    interval = scheduler.get("perturbation_interval", 1)
-    if not isinstance(interval, int) or isinstance(interval, bool) or interval < 1:
-        raise SweepError(f"{where}.perturbation_interval: must be an integer >= 1 (iterations), got {quote(interval)}")
-    fraction = scheduler.get("quantile_fraction", 0.25)
-    if not isinstance(fraction, (int, float)) or not 0 < fraction <= 0.5:
-        raise SweepError(f"{where}.quantile_fraction: must be in (0, 0.5], got {quote(fraction)}")
-    probability = scheduler.get("resample_probability", 0.25)
-    if not isinstance(probability, (int, float)) or not 0 <= probability <= 1:
-        raise SweepError(f"{where}.resample_probability: must be in [0, 1], got {quote(probability)}")
-    factors = scheduler.get("perturbation_factors", [1.2, 0.8])
-    if (not isinstance(factors, list) or len(factors) < 2
-            or not all(isinstance(f, (int, float)) and not isinstance(f, bool) and f > 0 for f in factors)):
-        raise SweepError(f"{where}.perturbation_factors: must be a list of at least two numbers > 0, "
-                         f"got {quote(factors)}")
-
-
 def _validate_scheduler(raw: Any, where: str) -> dict:
+    """The `scheduler:` block's type and keys; the scheduler's plug-in checks their values."""
     if raw is None:
         return {"type": "fifo"}
     if isinstance(raw, str):
@@ -294,15 +255,10 @@ def _validate_scheduler(raw: Any, where: str) -> dict:
     kind = raw["type"]
     if kind not in SCHEDULERS:
         raise SweepError(f"{where}.type: must be one of {', '.join(SCHEDULERS)}; got {quote(kind)}")
-    extra = set(raw) - SCHEDULERS[kind] - {"type"}
+    extra = set(raw) - SCHEDULERS[kind].keys - {"type"}
     if extra:
         raise SweepError(f"{where}: unknown key(s) {', '.join(sorted(extra))} for {kind}; "
-                         f"allowed: {', '.join(sorted(SCHEDULERS[kind])) or 'none'}")
-    for key, low in (("max_t", 1), ("grace_period", 1), ("reduction_factor", 2)):
-        if key in raw and (not isinstance(raw[key], int) or isinstance(raw[key], bool) or raw[key] < low):
-            raise SweepError(f"{where}.{key}: must be an integer >= {low}, got {quote(raw[key])}")
-    if kind == "asha" and raw.get("grace_period", 1) > raw.get("max_t", raw.get("grace_period", 1)):
-        raise SweepError(f"{where}: grace_period must not exceed max_t")
+                         f"allowed: {', '.join(sorted(SCHEDULERS[kind].keys)) or 'none'}")
     return dict(raw)
 
 
@@ -405,7 +361,7 @@ def load_sweep(name_or_path: str) -> SweepSpec:
         raise SweepError(f"{where}: metric.goal: must be minimize or maximize; got {quote(goal)}")
 
     method = raw.get("method", "grid")
-    if method not in METHODS:
+    if not isinstance(method, str) or method not in METHODS:
         raise SweepError(f"{where}: method: must be one of {', '.join(METHODS)}; got {quote(method)}")
     num_samples = raw.get("num_samples", 1)
     if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples < 1:
@@ -419,11 +375,11 @@ def load_sweep(name_or_path: str) -> SweepSpec:
                              f"with seeds 0..{seeds - 1}")
         if SEED not in family.params:
             raise SweepError(f"{where}: seeds: family {family.name} has no seed parameter")
-        if method == "grid" and num_samples > 1:
-            raise SweepError(f"{where}: num_samples: with seeds, a grid's num_samples would repeat identical "
-                             "trials; replicates come from seeds")
-        if method == "bayes":
-            raise SweepError(f"{where}: seeds: {BAYES_SEEDS}")
+        refusal = METHODS[method].replicates_refusal(num_samples, seeds)
+        if refusal:
+            raise SweepError(f"{where}: num_samples: {refusal}")
+        if METHODS[method].seeds_refusal:
+            raise SweepError(f"{where}: seeds: {METHODS[method].seeds_refusal}")
 
     parameters = raw.get("parameters") or {}
     if not isinstance(parameters, dict):
@@ -435,11 +391,9 @@ def load_sweep(name_or_path: str) -> SweepSpec:
                              f"allowed: {', '.join(sorted(family.params))}")
         checked[key] = _validate_parameter(family.params[key], key, entry, f"{where}: parameters.{key}")
 
-    if method == "bayes":
-        _check_bayes(checked, where)
+    METHODS[method].check(checked, where)
     scheduler = _validate_scheduler(raw.get("scheduler"), f"{where}: scheduler")
-    if scheduler["type"] == "pbt":
-        _check_pbt(scheduler, family, checked, method, seeds, f"{where}: scheduler")
+    SCHEDULERS[scheduler["type"]].check(scheduler, family, checked, METHODS[method], seeds, f"{where}: scheduler")
 
     spec = SweepSpec(name=path.stem, path=path.resolve(), family=family, metric=metric_name, mode=GOALS[goal],
                      method=method, num_samples=num_samples,

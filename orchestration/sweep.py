@@ -126,9 +126,9 @@ def prepare(args: argparse.Namespace):
         spec = spec.with_overrides(overrides)
     if args.num_samples:
         spec.num_samples = args.num_samples
-        if spec.seeds and spec.method == "grid" and spec.num_samples > 1:
-            raise SweepError("--num-samples: with seeds, a grid's num_samples would repeat identical trials; "
-                             "use --seeds")
+        refusal = spec.search_method.replicates_refusal(spec.num_samples, spec.seeds)
+        if refusal:
+            raise SweepError(f"--num-samples: {refusal}")
 
     if args.address is None:  # the local machine is the cluster: a GPU request is judged before Ray starts
         from orchestration.resources import check_cuda_requests

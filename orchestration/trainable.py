@@ -65,7 +65,7 @@ class SweepTrainable(tune.Trainable):
     def _start(self) -> None:
         import torch
 
-        from algorithms.device import describe_device, enforce_gpu_policy, gpu_placement
+        from orchestration.placement import describe_device, enforce_gpu_policy, gpu_placement
 
         if self.started:
             return

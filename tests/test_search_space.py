@@ -288,7 +288,8 @@ def test_a_long_bad_value_is_quoted_short(tmp_path):
 def test_bayes_maps_to_a_seeded_tpe_searcher(tmp_path):
     from ray.tune.search.optuna import OptunaSearch
 
-    from orchestration.tuning import build_search_alg, startup_trials
+    from orchestration.search.bayes import startup_trials  # moved with the bayes method into its plug-in
+    from orchestration.tuning import build_search_alg
 
     spec = load_sweep(write(tmp_path, """
         family: diffusion
@@ -361,3 +362,36 @@ def test_fid_sample_count_may_vary_when_fid_is_not_the_metric_and_is_checked_aft
     assert len(load_sweep(path).configurations()) == 2
     spec = load_sweep(write(tmp_path, "family: diffusion\nparameters:\n  eval_samples: {values: [300]}\n"))
     assert spec.with_overrides({"eval_samples": 64}).parameters["eval_samples"] == {"value": 64}
+
+
+def test_a_new_method_is_one_plug_in_and_one_registration(tmp_path, monkeypatch):
+    """search_space.py knows no method by name: one registered in `orchestration.search.METHODS` is
+    validated, refused with seeds where it says so, and expanded into Tune's trials like the others."""
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    from orchestration import search
+    from orchestration.search.base import Method
+
+    class EveryOther(Method):
+        name = "every_other"
+        crosses_values = True
+        seeds_refusal = "every_other thins its grid, so it takes no replicates"
+
+        def check(self, parameters, where):
+            if "lr" not in parameters:
+                raise SweepError(f"{where}: method every_other needs lr")
+
+        def search_alg(self, spec, seed, max_concurrent, shuffle):
+            return BasicVariantGenerator(points_to_evaluate=spec.grid_points()[::2])
+
+    monkeypatch.setitem(search.METHODS, "every_other", EveryOther())
+    spec = load_sweep(write(tmp_path, "family: diffusion\nmethod: every_other\nparameters:\n"
+                                      "  lr: {values: [0.001, 0.002, 0.003, 0.004]}\n"))
+    assert [c["lr"] for c in expand(spec)[:2]] == [0.001, 0.003]
+    with pytest.raises(SweepError, match="method every_other needs lr"):
+        load_sweep(write(tmp_path, "family: diffusion\nmethod: every_other\n"))
+    with pytest.raises(SweepError, match="every_other thins its grid"):
+        load_sweep(write(tmp_path, "family: diffusion\nmethod: every_other\nseeds: 2\nparameters:\n"
+                                   "  lr: {values: [0.001]}\n"))
+    with pytest.raises(SweepError, match="method: must be one of grid, random, bayes, every_other"):
+        load_sweep(write(tmp_path, "family: diffusion\nmethod: [grid]\n"))

@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 
 from orchestration.results.groups import Configuration, single_seed, tied_set
 from orchestration.results.rows import RunRow, SweepView
+from orchestration.search import SCHEDULERS
 
 
 def _fmt(value, digits: int = 4) -> str:
@@ -96,8 +97,9 @@ def answer(configs: list[Configuration], view: SweepView) -> list[str]:
     if not scored:
         return ["no configuration finished its budget: there is no answer"]
     best = scored[0]
-    if view.scheduler == "pbt":
-        return pbt_answer(best, view)
+    own = SCHEDULERS[view.scheduler].answer(best, view) if view.scheduler in SCHEDULERS else None
+    if own is not None:  # a scheduler whose trials are not replicates (PBT) reads its results its own way
+        return own
     lines = [f"best configuration: {best.label()}: {view.metric_label} {best.mean:.4g}"
              + (f", 95% CI [{best.interval.low:.4g}, {best.interval.high:.4g}] over {best.n} seeds"
                 if best.interval else ""),
@@ -118,22 +120,6 @@ def answer(configs: list[Configuration], view: SweepView) -> list[str]:
     if unknown:
         lines.append("not judged (fewer than 2 seeds in common with the best): "
                      + "; ".join(c.label() for c in unknown))
-    return lines
-
-
-def pbt_answer(best: Configuration, view: SweepView) -> list[str]:
-    """Under PBT the answer is a trial and the schedule it followed: its swept values are only where it
-    started, and its population exchanged weights, so there are no replicates to give an interval."""
-    run = best.best_run
-    ended = ", ".join(f"{k}={v:.4g}" for k, v in sorted(run.final_hyperparameters.items()))
-    lines = [f"best trial: {run.name}: {view.metric_label} {run.final:.4g} (MLflow run {run.run_id})",
-             f"  it started at {best.label()}" + (f" and ended at {ended}" if ended else "")
-             + "; its hp/ metrics and the parent's results/pbt_lineage.csv hold the schedule"]
-    if run.own_interval is not None:
-        lines.append(f"  its own evaluation interval: [{run.own_interval[0]:.4g}, {run.own_interval[1]:.4g}] "
-                     "(evaluation noise only)")
-    lines.append("a PBT population's trials share weights, so they are not replicates: to know how sure this is, "
-                 "re-run the sweep with other --search-seed values and compare the best scores")
     return lines
 
 
