@@ -98,27 +98,32 @@ def test_renderers_only_format_the_numbers():
     assert len(runs) == 8 and {r["config_id"] for r in runs} == {c.config_id for c in configs}
 
 
-def sqlite_sweep(tmp_path, eval_samples: list[int]):
-    """A parent run and one finished child per value of eval_samples, in a real MLflow SQLite store."""
-    from mlflow.entities import Metric, Param, RunTag
+def sqlite_sweep(tmp_path, runs: list[tuple[dict, float]], swept: str = "schedule,seed", family: str = "diffusion"):
+    """A sweep's parent run and one finished child per (params, final eval/fid), in a real MLflow SQLite
+    store: the rows come from MLflow through `rows.load_rows`, as the report reads them."""
+    from mlflow.entities import Metric, Param
     from mlflow.tracking import MlflowClient
 
     from orchestration.tracking import PARENT_TAG, TRIAL_TAG, TUNE_EXPERIMENT_TAG
 
     tmp_path.mkdir()
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    experiment_id = client.create_experiment("fid", artifact_location=str(tmp_path / "artifacts"))
-    parent = client.create_run(experiment_id, tags={TUNE_EXPERIMENT_TAG: "fid"})
-    client.log_batch(parent.info.run_id, params=[Param("family", "diffusion"), Param("metric", "eval/fid"),
-                                                 Param("mode", "min"), Param("swept", "schedule,seed")])
-    for i, samples in enumerate(eval_samples):
-        run = client.create_run(experiment_id, tags={PARENT_TAG: parent.info.run_id, TRIAL_TAG: f"t{i}"})
-        client.log_batch(run.info.run_id, metrics=[Metric("eval/fid", 5.0 + i, 0, 1)],
-                         params=[Param("schedule", ["cosine", "linear"][i % 2]), Param("seed", str(i // 2)),
-                                 Param("eval_samples", str(samples)), Param("iterations", "1")],
-                         tags=[RunTag("x", "y")])
+    experiment_id = client.create_experiment("sweep", artifact_location=str(tmp_path / "artifacts"))
+    parent = client.create_run(experiment_id, tags={TUNE_EXPERIMENT_TAG: "sweep"})
+    client.log_batch(parent.info.run_id, params=[Param("family", family), Param("metric", "eval/fid"),
+                                                 Param("mode", "min"), Param("swept", swept)])
+    for i, (params, final) in enumerate(runs):
+        run = client.create_run(experiment_id, tags={PARENT_TAG: parent.info.run_id, TRIAL_TAG: f"t{i}"},
+                                run_name=f"run{i}")
+        client.log_batch(run.info.run_id, metrics=[Metric("eval/fid", 50.0, 0, 1), Metric("eval/fid", final, 0, 2)],
+                         params=[Param(k, str(v)) for k, v in {"iterations": 2, **params}.items()])
         client.set_terminated(run.info.run_id, "FINISHED")
     return client, experiment_id, client.get_run(parent.info.run_id)
+
+
+def fid_runs(eval_samples: list[int]) -> list[tuple[dict, float]]:
+    return [({"schedule": ["cosine", "linear"][i % 2], "seed": i // 2, "eval_samples": n}, 5.0 + i)
+            for i, n in enumerate(eval_samples)]
 
 
 def test_fids_from_different_sample_counts_are_not_ranked_and_the_table_names_the_count(tmp_path):
@@ -126,11 +131,56 @@ def test_fids_from_different_sample_counts_are_not_ranked_and_the_table_names_th
     from orchestration.results import load_results
     from orchestration.results.rows import load_rows
 
-    client, experiment_id, parent = sqlite_sweep(tmp_path / "mixed", [300, 500])
+    client, experiment_id, parent = sqlite_sweep(tmp_path / "mixed", fid_runs([300, 500]))
     with pytest.raises(SweepError, match=r"measured eval/fid with different eval_samples \(300, 500\)"):
         load_rows(client, experiment_id, parent)
-    client, experiment_id, parent = sqlite_sweep(tmp_path / "same", [500, 500, 500, 500])
+    client, experiment_id, parent = sqlite_sweep(tmp_path / "same", fid_runs([500, 500, 500, 500]))
     results = load_results(client, experiment_id, parent)
     assert results.view.metric_label == "eval/fid (eval_samples=500)"
     assert "eval/fid (eval_samples=500) mean" in render.to_text(results.configs, results.view)
     assert "eval/fid (eval_samples=500) 6," in render.answer(results.configs, results.view)[0]
+
+
+def test_a_diverged_seed_is_a_result_and_keeps_its_configuration_out_of_the_ranking(tmp_path):
+    """cosine is best on its two finite seeds, but its third ended on NaN: it is marked diverged, not
+    ranked, and linear is the best. Before, the NaN seed was dropped and cosine named best on the others."""
+    from orchestration.results import load_results
+
+    finals = {"cosine": [5.0, float("nan"), 6.0], "linear": [7.0, 8.0, 9.0]}
+    runs = [({"schedule": name, "seed": seed}, value) for name, values in finals.items()
+            for seed, value in enumerate(values)]
+    client, experiment_id, parent = sqlite_sweep(tmp_path / "nan", runs)
+    results = load_results(client, experiment_id, parent)
+    cosine = next(c for c in results.configs if c.config["schedule"] == "cosine")
+    assert results.best.config["schedule"] == "linear" and not cosine.is_best
+    assert cosine.diverged_seeds == [1] and cosine.mean is None
+    header, body = render.table(results.configs, results.view)
+    assert body[-1][header.index("tied with best")] == "diverged"
+    assert "diverged (NaN or inf at the end), so not ranked: schedule=cosine on seed 1" in render.answer(
+        results.configs, results.view)
+
+
+def test_the_best_is_chosen_and_compared_on_the_seeds_every_configuration_finished():
+    """linear's seed 2 failed. On its own seeds linear (6.0) looks better than cosine (10.0, dragged by
+    seed 2); on the seeds both finished cosine is ahead in each (5 < 6), so cosine is best."""
+    rows = [row("cosine", "0.001", s, v) for s, v in enumerate([5.0, 5.0, 20.0])]
+    rows += [row("linear", "0.001", 0, 6.0), row("linear", "0.001", 1, 6.1),
+             row("linear", "0.001", 2, 9.0, outcome="error")]
+    configs = configurations(rows, VIEW)
+    assert configs[0].config["schedule"] == "cosine" and configs[0].is_best
+    assert any("chosen and compared on the seeds every ranked configuration finished: 0, 1" in line
+               for line in render.answer(configs, VIEW))
+
+
+def test_runs_without_a_seed_are_not_replicates(tmp_path):
+    """Two runs of one configuration without a seed (num_samples 2) both count; before, both were keyed
+    as seed 0 and one hid the other."""
+    from orchestration.results import load_results
+
+    runs = [({"schedule": "cosine"}, 5.0), ({"schedule": "cosine"}, 7.0), ({"schedule": "linear"}, 9.0)]
+    client, experiment_id, parent = sqlite_sweep(tmp_path / "seedless", runs, swept="schedule")
+    results = load_results(client, experiment_id, parent)
+    cosine = next(c for c in results.configs if c.config["schedule"] == "cosine")
+    assert cosine.n == 2 and cosine.mean == pytest.approx(6.0)
+    assert results.configs[1].tied is None, "runs without seeds pair with nothing"
+

@@ -2,11 +2,16 @@
 IQM, a 95% confidence interval over seeds, and whether the configuration is statistically tied with
 the best one.
 
-Tied with the best: the 95% t interval of the per-seed differences to the best configuration, over
-the seeds both finished, contains 0 (a paired comparison, so what a seed does to every configuration
-cancels). With fewer than two shared seeds nothing can be said (`tied` is None). The best is the
-configuration with the best mean; it is chosen from the same data, so the tied set errs on the side
-of including configurations, which is the honest direction.
+The best is chosen, and every other configuration compared with it, on the same seeds: those every
+ranked configuration finished (`compared_on`), so no configuration is chosen on seeds the others did
+not get. Tied with the best: the 95% t interval of the per-seed differences to the best on those seeds
+contains 0 (a paired comparison, so what a seed does to every configuration cancels). With fewer than
+two such seeds nothing can be said (`tied` is None). The best is chosen from the same data, so the tied
+set errs on the side of including configurations, which is the honest direction.
+
+A seed that ran its whole budget and ended on NaN or inf is a result, not a gap: its configuration is
+marked diverged, is not ranked and cannot be best, however its other seeds did. Runs without a seed
+are not replicates of each other: each counts on its own.
 """
 
 from __future__ import annotations
@@ -30,9 +35,15 @@ class Configuration:
     is_best: bool = False
 
     @property
-    def scores(self) -> dict[int, float]:
-        """{seed: final metric} of the runs that finished their budget."""
-        return {(r.seed or 0): r.final for r in self.runs if r.scored}
+    def scores(self) -> dict:
+        """{seed: final metric} of the runs that finished their budget with a finite value; a run without a
+        seed is keyed by its run id, so it pairs with nothing."""
+        return {(r.seed if r.seed is not None else r.run_id): r.final for r in self.runs if r.scored}
+
+    @property
+    def diverged_seeds(self) -> list:
+        """Seeds (run ids where there is no seed) that ran their budget and ended on NaN or inf."""
+        return [r.seed if r.seed is not None else r.run_id for r in self.runs if r.diverged]
 
     @property
     def n(self) -> int:
@@ -40,7 +51,8 @@ class Configuration:
 
     @property
     def mean(self) -> float | None:
-        return float(np.mean(list(self.scores.values()))) if self.scores else None
+        """Over its finished seeds; None when it has none, or when a seed diverged (it is then not ranked)."""
+        return float(np.mean(list(self.scores.values()))) if self.scores and not self.diverged_seeds else None
 
     @property
     def iqm(self) -> float | None:
@@ -62,23 +74,33 @@ class Configuration:
 
 
 def configurations(rows: list[RunRow], view: SweepView) -> list[Configuration]:
-    """Configurations best first (by mean over finished seeds), those without a finished run last;
-    the best is marked and every other is judged tied with it or not."""
+    """Configurations best first, those not ranked (no finished seed, or a diverged one) last; the best
+    is marked and every other is judged tied with it or not, on `compared_on(...)` seeds."""
     groups: dict[str, Configuration] = {}
     for row in rows:
         groups.setdefault(row.config_id, Configuration(row.config_id, row.config, [])).runs.append(row)
     sign = 1 if view.mode == "min" else -1
     for group in groups.values():
-        group.runs.sort(key=lambda r: (not r.scored, sign * (r.final or 0.0), r.seed or 0))
-    ordered = sorted(groups.values(), key=lambda g: (g.mean is None, sign * (g.mean or 0.0), g.label()))
+        group.runs.sort(key=lambda r: (not r.scored, sign * (r.final or 0.0), r.run_id if r.seed is None else r.seed))
+    ranked = [g for g in groups.values() if g.mean is not None]
+    seeds = compared_on(ranked)
+    key = (lambda g: float(np.mean([g.scores[s] for s in seeds]))) if seeds else (lambda g: g.mean)
+    ordered = sorted(ranked, key=lambda g: (sign * key(g), g.label()))
+    ordered += sorted((g for g in groups.values() if g.mean is None), key=lambda g: g.label())
     if ordered and ordered[0].mean is not None:
         best = ordered[0]
         best.is_best = True
         for group in ordered[1:]:
             if group.mean is not None:
-                difference = paired_difference(group.scores, best.scores)
+                difference = paired_difference({s: group.scores[s] for s in seeds}, best.scores)
                 group.tied = None if difference is None else difference.contains(0.0)
     return ordered
+
+
+def compared_on(ranked: list[Configuration]) -> list:
+    """The seeds every ranked configuration finished: the best is chosen and judged on these alone."""
+    common = set.intersection(*(set(c.scores) for c in ranked)) if ranked else set()
+    return sorted(common, key=lambda seed: (type(seed).__name__, seed))
 
 
 def tied_set(configs: list[Configuration]) -> list[Configuration]:

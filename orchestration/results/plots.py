@@ -51,8 +51,10 @@ def curves(configs: list[Configuration], view: SweepView, path: Path) -> Path:
 
 
 def by_parameter(configs: list[Configuration], view: SweepView, key: str, path: Path) -> Path:
-    """x: the parameter's value (numeric, or categories in order); one marker per configuration,
-    coloured by the values of the other swept parameters."""
+    """x: the parameter's value (numeric, or categories in order); one marker per configuration with its
+    95% CI, coloured by the values of the other swept parameters. The verdict is paired, so each seed
+    is a thin line across the configurations that share the other values: a line that slopes the same
+    way for every seed is a difference the paired comparison sees, even where the intervals overlap."""
     plt = _pyplot()
     scored = [c for c in configs if c.mean is not None]
     values = [c.config.get(key) for c in scored]
@@ -62,22 +64,26 @@ def by_parameter(configs: list[Configuration], view: SweepView, key: str, path: 
         labels = sorted(set(map(str, values)))
         xs = [float(labels.index(str(v))) for v in values]
     others = [k for k in view.config_keys if k != key]
-    colours, labelled = {}, set()
+    colours, labelled, lines = {}, set(), {}
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for config, x in zip(scored, xs):
         rest = ", ".join(f"{k}={config.config.get(k)}" for k in others) or config.label()
         colour = colours.setdefault(rest, f"C{len(colours) % 10}")
-        seeds = list(config.scores.values())
-        ax.scatter([x] * len(seeds), seeds, color=colour, s=10, alpha=0.5)
+        for seed, value in config.scores.items():
+            lines.setdefault((rest, seed), []).append((x, value))
         bar = config.interval
         ax.errorbar([x], [config.mean], yerr=[[config.mean - bar.low], [bar.high - config.mean]] if bar else None,
                     fmt="o", color=colour, capsize=4, label=None if rest in labelled else rest)
         labelled.add(rest)
+    for (rest, _), points in lines.items():
+        points.sort()
+        ax.plot([p[0] for p in points], [p[1] for p in points], color=colours[rest], lw=0.8, alpha=0.4,
+                marker=".", ms=4)
     if labels is not None:
         ax.set_xticks(range(len(labels)), labels)
     ax.set_xlabel(key)
     ax.set_ylabel(f"{view.metric_label} (final)")
-    ax.set_title("mean over seeds with 95% CI; dots: seeds")
+    ax.set_title("mean over seeds with 95% CI; thin lines: one seed each")
     ax.grid(alpha=0.3)
     if others:
         ax.legend(fontsize=7)

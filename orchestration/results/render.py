@@ -7,7 +7,7 @@ import csv
 import io
 from urllib.parse import urlparse
 
-from orchestration.results.groups import Configuration, single_seed, tied_set
+from orchestration.results.groups import Configuration, compared_on, single_seed, tied_set
 from orchestration.results.rows import RunRow, SweepView
 from orchestration.search import SCHEDULERS
 
@@ -29,6 +29,8 @@ def _interval_cell(config: Configuration, digits: int) -> str:
 
 
 def _tied_cell(config: Configuration) -> str:
+    if config.diverged_seeds:
+        return "diverged"
     if config.is_best:
         return "best"
     return {True: "yes", False: "no", None: "?"}[config.tied] if config.mean is not None else "-"
@@ -95,7 +97,8 @@ def answer(configs: list[Configuration], view: SweepView) -> list[str]:
     """The sweep's answer: the best configuration, the set tied with it, and how sure that is."""
     scored = [c for c in configs if c.mean is not None]
     if not scored:
-        return ["no configuration finished its budget: there is no answer"]
+        return ["no configuration finished its budget with a finite result: there is no answer",
+                *diverged_lines(configs)]
     best = scored[0]
     own = SCHEDULERS[view.scheduler].answer(best, view) if view.scheduler in SCHEDULERS else None
     if own is not None:  # a scheduler whose trials are not replicates (PBT) reads its results its own way
@@ -112,15 +115,27 @@ def answer(configs: list[Configuration], view: SweepView) -> list[str]:
         if run.own_interval is not None:
             lines.append(f"  the best run's own evaluation interval: [{run.own_interval[0]:.4g}, "
                          f"{run.own_interval[1]:.4g}] (evaluation noise only, not seed-to-seed variation)")
-        return lines
+        return lines + diverged_lines(configs)
+    seeds = compared_on(scored)
+    if set(seeds) != set(best.scores):
+        lines.append(f"chosen and compared on the seeds every ranked configuration finished: "
+                     f"{', '.join(map(str, seeds)) or 'none'}")
     tied = [c for c in tied_set(configs) if not c.is_best]
     unknown = [c for c in scored if c.tied is None and not c.is_best]
     lines.append("tied with it (95% paired t interval over seeds contains 0): "
                  + ("; ".join(c.label() for c in tied) if tied else "none: the best is ahead of every other"))
     if unknown:
-        lines.append("not judged (fewer than 2 seeds in common with the best): "
+        lines.append("not judged (fewer than 2 seeds that every ranked configuration finished): "
                      + "; ".join(c.label() for c in unknown))
-    return lines
+    return lines + diverged_lines(configs)
+
+
+def diverged_lines(configs: list[Configuration]) -> list[str]:
+    """Configurations a diverged seed (a non-finite final) keeps out of the ranking."""
+    diverged = [c for c in configs if c.diverged_seeds]
+    return [f"diverged (NaN or inf at the end), so not ranked: "
+            + "; ".join(f"{c.label()} on seed {', '.join(map(str, c.diverged_seeds))}" for c in diverged)] \
+        if diverged else []
 
 
 # MLflow 3.17's UI opens every experiment on its GenAI overview unless the address asks for the model-

@@ -62,10 +62,11 @@ class RunRow:
     peak_rss_mb: float | None = None  # the trial process's peak resident memory (system metrics)
     history: list[tuple[int, float]] = field(default_factory=list)  # (iteration, metric)
     final_hyperparameters: dict = field(default_factory=dict)  # PBT: the last hp/<name> values
+    diverged: bool = False  # ran its whole budget and ended on a non-finite metric (NaN, inf)
 
     @property
     def scored(self) -> bool:
-        """Ran its whole budget and has a result: comparable with the others."""
+        """Ran its whole budget and has a finite result: comparable with the others."""
         return self.outcome == "finished" and self.final is not None
 
 
@@ -83,7 +84,7 @@ def find_parent(client, experiment_name: str, parent_run_id: str | None = None):
 
 
 def _number(value) -> float | None:
-    return None if value is None or math.isnan(value) else float(value)
+    return None if value is None or not math.isfinite(value) else float(value)
 
 
 def _last(client, run_id: str, metric: str, step: int) -> float | None:
@@ -109,7 +110,7 @@ def load_rows(client, experiment_id: str, parent) -> tuple[SweepView, list[RunRo
         for key in measured_with:
             measured[key].add(run.data.params.get(key, "?"))
         history = sorted((m.step, m.value) for m in client.get_metric_history(run_id, view.metric) if m.step > 0)
-        values = [v for _, v in history if not math.isnan(v)]
+        values = [v for _, v in history if math.isfinite(v)]
         final_step = history[-1][0] if history else 0
         low = _last(client, run_id, f"{view.metric}_ci_low", final_step) if history else None
         high = _last(client, run_id, f"{view.metric}_ci_high", final_step) if history else None
@@ -130,7 +131,8 @@ def load_rows(client, experiment_id: str, parent) -> tuple[SweepView, list[RunRo
             wall_s=(end - run.info.start_time) / 1000, outcome=outcome,
             peak_rss_mb=_number(run.data.metrics.get(PEAK_RSS)), history=history,
             final_hyperparameters={k[len(HP_PREFIX):]: v for k, v in run.data.metrics.items()
-                                   if k.startswith(HP_PREFIX)}))
+                                   if k.startswith(HP_PREFIX)},
+            diverged=outcome == "finished" and bool(history) and not math.isfinite(history[-1][1])))
     for key, values in measured.items():
         if len(values) > 1:
             raise SweepError(f"the runs of this sweep measured {view.metric} with different {key} "
