@@ -196,3 +196,14 @@ def test_epsilon_schedule():
     assert linear_schedule(1.0, 0.1, 100, 0) == 1.0
     assert linear_schedule(1.0, 0.1, 100, 50) == pytest.approx(0.55)
     assert linear_schedule(1.0, 0.1, 100, 1000) == pytest.approx(0.1)
+
+
+def test_return_auc_weights_each_evaluation_by_the_env_steps_it_covers():
+    from algorithms.rl.experiment import return_auc
+
+    history = [{"env_steps": 100, "eval/episode_return_mean": 10.0}, {"env_steps": 200},
+               {"env_steps": 300, "eval/episode_return_mean": 40.0}]
+    assert return_auc(history) == pytest.approx((10 * 100 + 40 * 200) / 300)
+    fast = [{"env_steps": s, "eval/episode_return_mean": r} for s, r in ((100, 500.0), (200, 500.0))]
+    slow = [{"env_steps": s, "eval/episode_return_mean": r} for s, r in ((100, 20.0), (200, 500.0))]
+    assert return_auc(fast) == 500 and return_auc(slow) == 260, "both end at 500; the faster learner scores higher"

@@ -115,6 +115,9 @@ BAD_SPACES = {
     "fid sample count drawn": ("family: diffusion\nmethod: random\nparameters:\n"
                                "  eval_samples: {distribution: int_uniform, min: 100, max: 500}\n",
                                "give eval_samples one value"),
+    "auc over budgets": ("family: rl\nmetric: {name: eval/episode_return_auc, goal: maximize}\nparameters:\n"
+                         "  iterations: {values: [5, 10]}\n", "parameters.iterations: eval/episode_return_auc depends "
+                         "on how it is measured (iterations)"),
     "unknown env": ("family: rl\nparameters:\n  env: {values: [CartPole-v1, CartPool-v1]}\n",
                     "unknown environment 'CartPool-v1'"),
     "unknown atari env": ("family: rl\nparameters:\n  env: {value: ALE/Pongg-v5}\n",

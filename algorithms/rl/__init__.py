@@ -82,7 +82,8 @@ FAMILY = Family(
     name="rl",
     experiment="algorithms.rl.experiment:RLExperiment",
     params=PARAMS,
-    metrics=("eval/episode_return_mean", "episode_return_mean", "env_steps", "train/env_steps_per_s"),
+    metrics=("eval/episode_return_mean", "eval/episode_return_auc", "episode_return_mean", "env_steps",
+             "train/env_steps_per_s"),
     default_metric="eval/episode_return_mean",
     default_mode="max",
     smoke={"iterations": 2, "env_steps_per_iteration": 200, "learning_starts": 100, "replay_capacity": 1000,
@@ -93,4 +94,6 @@ FAMILY = Family(
     smoke_limits=smoke_limits,
     use="algorithms.rl.serving:use",
     mutable=("lr", "entropy_coeff", "tau", "target_update_freq", "epsilon_end"),
+    # the area under the return curve depends on the budget it spans and how often it is sampled
+    measured_with={"eval/episode_return_auc": ("iterations", "env_steps_per_iteration", "evaluation_interval")},
 )

@@ -80,6 +80,19 @@ def extract_metrics(result: dict) -> dict:
     return metrics
 
 
+def return_auc(history: list[dict]) -> float:
+    """The area under the greedy-return curve per env step so far: each evaluation's mean return weighted
+    by the env steps since the one before it (the first from step 0), over all env steps to the last.
+    How fast and how stably a configuration learns, where the final return alone ties everything that
+    solves the env (CartPole: 500) by the end."""
+    points = [(h["env_steps"], h["eval/episode_return_mean"]) for h in history if "eval/episode_return_mean" in h]
+    area, previous = 0.0, 0.0
+    for steps, value in points:
+        area += value * (steps - previous)
+        previous = steps
+    return area / previous if previous else points[-1][1]
+
+
 class RLExperiment:
     def __init__(self, config: dict):
         self.config = config
@@ -102,6 +115,7 @@ class RLExperiment:
         if iteration == 1 or iteration % self.config["evaluation_interval"] == 0 or \
                 iteration == self.config["iterations"]:
             metrics.update({f"eval/{key}": value for key, value in self.algo.evaluate().items()})
+            metrics["eval/episode_return_auc"] = return_auc([*self.history, metrics])
         self.history.append(metrics)
         return metrics
 
