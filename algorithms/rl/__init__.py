@@ -51,7 +51,12 @@ PARAMS = {
 }
 
 
-def episodes_per_batch_error(episodes: int, runners: int, envs_per_runner: int) -> str:
+def episodes_per_batch_problem(episodes: int, runners: int, envs_per_runner: int) -> str | None:
+    """Why a REINFORCE batch of `episodes` cannot be whole rounds of one episode from every env, if it
+    cannot (the local EnvRunner samples when there are no remote ones)."""
+    envs = max(1, runners) * envs_per_runner
+    if episodes % envs == 0:
+        return None
     return (f"episodes_per_batch ({episodes}) must be a multiple of the number of envs ({max(1, runners)} "
             f"EnvRunner(s) x {envs_per_runner} envs): a REINFORCE batch is one whole episode from every env per "
             "round, so that long episodes count as often as short ones")
@@ -62,9 +67,11 @@ def check_config(config: dict) -> str | None:
 
     if config["epsilon_end"] > config["epsilon_start"]:
         return "epsilon_end must not exceed epsilon_start"
-    runners, per_runner = config["num_env_runners"], config["num_envs_per_env_runner"]
-    if config["algorithm"] == "reinforce" and config["episodes_per_batch"] % (max(1, runners) * per_runner):
-        return episodes_per_batch_error(config["episodes_per_batch"], runners, per_runner)
+    if config["algorithm"] == "reinforce":
+        problem = episodes_per_batch_problem(config["episodes_per_batch"], config["num_env_runners"],
+                                             config["num_envs_per_env_runner"])
+        if problem:
+            return problem
     return check_env_id(config["env"])
 
 

@@ -38,12 +38,12 @@ class Configuration:
     def scores(self) -> dict:
         """{seed: final metric} of the runs that finished their budget with a finite value; a run without a
         seed is keyed by its run id, so it pairs with nothing."""
-        return {(r.seed if r.seed is not None else r.run_id): r.final for r in self.runs if r.scored}
+        return {r.replicate: r.final for r in self.runs if r.scored}
 
     @property
     def diverged_seeds(self) -> list:
         """Seeds (run ids where there is no seed) that ran their budget and ended on NaN or inf."""
-        return [r.seed if r.seed is not None else r.run_id for r in self.runs if r.diverged]
+        return [r.replicate for r in self.runs if r.diverged]
 
     @property
     def n(self) -> int:
@@ -81,7 +81,7 @@ def configurations(rows: list[RunRow], view: SweepView) -> list[Configuration]:
         groups.setdefault(row.config_id, Configuration(row.config_id, row.config, [])).runs.append(row)
     sign = 1 if view.mode == "min" else -1
     for group in groups.values():
-        group.runs.sort(key=lambda r: (not r.scored, sign * (r.final or 0.0), r.run_id if r.seed is None else r.seed))
+        group.runs.sort(key=lambda r: (not r.scored, sign * (r.final or 0.0), _order(r.replicate)))
     ranked = [g for g in groups.values() if g.mean is not None]
     seeds = compared_on(ranked)
     key = (lambda g: float(np.mean([g.scores[s] for s in seeds]))) if seeds else (lambda g: g.mean)
@@ -100,7 +100,12 @@ def configurations(rows: list[RunRow], view: SweepView) -> list[Configuration]:
 def compared_on(ranked: list[Configuration]) -> list:
     """The seeds every ranked configuration finished: the best is chosen and judged on these alone."""
     common = set.intersection(*(set(c.scores) for c in ranked)) if ranked else set()
-    return sorted(common, key=lambda seed: (type(seed).__name__, seed))
+    return sorted(common, key=_order)
+
+
+def _order(replicate) -> tuple:
+    """Seeds in numeric order, run ids (of runs without a seed) after them."""
+    return type(replicate).__name__, replicate
 
 
 def tied_set(configs: list[Configuration]) -> list[Configuration]:

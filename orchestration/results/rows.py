@@ -65,6 +65,12 @@ class RunRow:
     diverged: bool = False  # ran its whole budget and ended on a non-finite metric (NaN, inf)
 
     @property
+    def replicate(self):
+        """What pairs this run with other configurations' runs: its seed, or its run id when it has none
+        (then it pairs with nothing)."""
+        return self.seed if self.seed is not None else self.run_id
+
+    @property
     def scored(self) -> bool:
         """Ran its whole budget and has a finite result: comparable with the others."""
         return self.outcome == "finished" and self.final is not None

@@ -17,7 +17,7 @@ from typing_extensions import Self
 from ray.rllib.algorithms.algorithm_config import NotProvided
 from ray.rllib.core.rl_module.rl_module import RLModuleSpec
 
-from algorithms.rl import episodes_per_batch_error
+from algorithms.rl import episodes_per_batch_problem
 from algorithms.rl.base import SampledAlgorithm, SampledConfig, validate_common
 from algorithms.rl.sampling import learn_and_sync
 
@@ -64,9 +64,10 @@ class A2CConfig(SampledConfig):
             raise ValueError("lambda_ must be in [0, 1]")
         if self.entropy_coeff < 0 or self.vf_loss_coeff < 0:
             raise ValueError("entropy_coeff and vf_loss_coeff must be >= 0")
-        if self.complete_episodes and self.episodes_per_batch % total_envs(self):
-            raise ValueError(episodes_per_batch_error(self.episodes_per_batch, self.num_env_runners,
-                                                      self.num_envs_per_env_runner))
+        problem = episodes_per_batch_problem(self.episodes_per_batch, self.num_env_runners,
+                                             self.num_envs_per_env_runner)
+        if self.complete_episodes and problem:
+            raise ValueError(problem)
 
     def get_default_rl_module_spec(self) -> RLModuleSpec:
         from algorithms.rl.modules import ActorCriticModule
