@@ -110,6 +110,17 @@ def trial_shapes(spec, cpus: float, gpus: float) -> dict[str, list[dict]]:
     return shapes
 
 
+def trials_at_once(shapes: dict[str, list[dict]], cluster: ClusterShape) -> int:
+    """How many trials of the largest shape the cluster's live nodes hold together (at least 1): the slots
+    a race keeps busy. Counted on totals, so a trial split over nodes is counted optimistically."""
+    total = cluster.total()
+    counts = []
+    for bundles in shapes.values():
+        need = {k: sum(b.get(k, 0) for b in bundles) for k in KINDS}
+        counts.append(min(int(total[k] // need[k]) for k in KINDS if need[k] > 0) if any(need.values()) else 1)
+    return max(1, min(counts, default=1))
+
+
 def check_trials_fit(shapes: dict[str, list[dict]], cluster: ClusterShape) -> None:
     """Raise a one-line SweepError when some trial shape can never run."""
     for label, bundles in shapes.items():

@@ -21,11 +21,12 @@ import yaml
 from orchestration.errors import SweepError, quote
 from orchestration.family import Family, load_family
 from orchestration.params import Float, Int, Param
-from orchestration.search import METHODS, SCHEDULERS
+from orchestration.search import EXTENSIONS, METHODS, SCHEDULERS
 from orchestration.search.base import SEED, Method, Scheduler
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-TOP_LEVEL_KEYS = {"family", "description", "metric", "method", "num_samples", "seeds", "scheduler", "parameters"}
+TOP_LEVEL_KEYS = {"family", "description", "metric", "method", "num_samples", "seeds", "scheduler", "parameters",
+                  *EXTENSIONS}
 GOALS = {"minimize": "min", "maximize": "max"}
 DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform")
 MAX_GRID_CHECKS = 20_000
@@ -69,6 +70,7 @@ class SweepSpec:
     raw: dict = field(default_factory=dict)
     seeds: int | None = None  # replicates: every configuration runs with seeds seed_offset .. + seeds - 1
     seed_offset: int = 0
+    race: dict | None = None  # `race:`: seeds 0..max_seeds-1 go only to configurations still in the running
 
     @property
     def search_method(self) -> Method:
@@ -102,6 +104,9 @@ class SweepSpec:
         `seed` parameter of the file."""
         if self.search_method.seeds_refusal:
             raise SweepError(f"--seeds: {self.search_method.seeds_refusal}")
+        if seeds and self.race:
+            raise SweepError(f"--seeds: {self.path.name} races up to race.max_seeds ({self.race['max_seeds']}) "
+                             "seeds; change max_seeds there (--seed-offset picks other seeds)")
         seeds = seeds or self.seeds or 1
         offset = self.seed_offset if offset is None else offset
         params = {k: v for k, v in self.parameters.items() if k != SEED}
@@ -394,11 +399,20 @@ def load_sweep(name_or_path: str) -> SweepSpec:
     METHODS[method].check(checked, where)
     scheduler = _validate_scheduler(raw.get("scheduler"), f"{where}: scheduler")
     SCHEDULERS[scheduler["type"]].check(scheduler, family, checked, METHODS[method], seeds, f"{where}: scheduler")
+    race = None
+    if "race" in raw:
+        race = EXTENSIONS["race"].check(raw["race"], family, METHODS[method], scheduler, seeds, checked,
+                                        f"{where}: race")
+        seeds = race["max_seeds"]
+        refusal = METHODS[method].replicates_refusal(num_samples, seeds)
+        if refusal:
+            raise SweepError(f"{where}: num_samples: {refusal}")
 
     spec = SweepSpec(name=path.stem, path=path.resolve(), family=family, metric=metric_name, mode=GOALS[goal],
                      method=method, num_samples=num_samples,
                      scheduler=scheduler,
-                     parameters=checked, description=str(raw.get("description", "")), raw=raw, seeds=seeds)
+                     parameters=checked, description=str(raw.get("description", "")), raw=raw, seeds=seeds,
+                     race=race)
     _check_combinations(spec)
     _check_measurement(spec)
     return spec

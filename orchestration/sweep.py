@@ -7,6 +7,7 @@ Ray address) before any trial starts, and each problem is reported in one line, 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import sys
@@ -119,8 +120,8 @@ def prepare(args: argparse.Namespace):
         spec.name = Path(args.sweep).stem
     if args.seeds or args.seed_offset is not None:
         spec = spec.with_seeds(args.seeds, args.seed_offset)
-    if args.smoke and spec.seeds and not args.seeds:
-        spec = spec.with_seeds(1, None)  # a wiring check needs one seed per configuration
+    if args.smoke and spec.seeds and not args.seeds:  # a wiring check needs one seed per configuration, no race
+        spec = dataclasses.replace(spec, race=None).with_seeds(1, None)
     overrides = {**(spec.family.smoke if args.smoke else {}), **_parse_sets(args.set)}
     if overrides:
         spec = spec.with_overrides(overrides)
@@ -152,7 +153,8 @@ def run(args: argparse.Namespace) -> int:
     spec, uri, storage, name = prepare(args)
 
     from orchestration import cluster
-    from orchestration.resources import check_cuda_requests, check_trials_fit, cluster_shape, fit_smoke, trial_shapes
+    from orchestration.resources import (check_cuda_requests, check_trials_fit, cluster_shape, fit_smoke, trial_shapes,
+                                         trials_at_once)
     from orchestration.results.finish import finish_sweep, parent_params
     from orchestration.stall import StallGuard, default_timeout
     from orchestration.tracking import SweepTracking
@@ -169,7 +171,9 @@ def run(args: argparse.Namespace) -> int:
     check_cuda_requests(spec, shape, options.gpus_per_trial)
     if args.smoke:
         spec = fit_smoke(spec, shape.largest_cpus() - options.cpus_per_trial)
-    check_trials_fit(trial_shapes(spec, options.cpus_per_trial, options.gpus_per_trial), shape)
+    shapes = trial_shapes(spec, options.cpus_per_trial, options.gpus_per_trial)
+    check_trials_fit(shapes, shape)
+    options = dataclasses.replace(options, slots=min(trials_at_once(shapes, shape), args.max_concurrent or 10**9))
 
     tracking = SweepTracking(uri, args.experiment or spec.name)
     parent = tracking.open_parent(name, parent_params(spec, options, args), tags={
@@ -186,7 +190,8 @@ def run(args: argparse.Namespace) -> int:
 
     worker_uri = cluster.tracking_uri_for_workers(uri, args.address, ray.util.get_node_ip_address())
     context = tracking.context(worker_uri, spec.config_keys,
-                               args.system_metrics_interval if args.system_metrics else None)
+                               args.system_metrics_interval if args.system_metrics else None,
+                               race=(spec.seed_offset, spec.race["first_seeds"]) if spec.race else None)
     tuner = build_tuner(spec, context, options, resume=args.resume)
     stopped_note = storage / name / STOPPED_NOTE
     if args.resume and stopped_note.exists():  # the last attempt could not tell MLflow why it stopped

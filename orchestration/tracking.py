@@ -27,6 +27,7 @@ DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 PARENT_TAG = "mlflow.parentRunId"
 TRIAL_TAG = "ray.trial_id"
 TUNE_EXPERIMENT_TAG = "sweep.tune_experiment"
+RACE_ROUND_TAG = "race.round"  # a raced trial: the round that first looks at its seed
 CONFIG_TAG = "sweep.config_id"  # the same on every replicate (seed) of one configuration
 STOPPED_EARLY_TAG = "sweep.stopped_early"
 EXPLOIT_TAG = "pbt.exploit"
@@ -134,6 +135,7 @@ class TrackingContext:
     parent_run_id: str
     config_keys: tuple[str, ...] = ()  # the swept parameters but the seed: a configuration's id
     system_metrics_s: float | None = 10.0  # MLflow system-metrics sampling interval; None: off
+    race: tuple[int, int] | None = None  # a race's (seed_offset, first_seeds): child runs get a race.round tag
 
 
 class SweepTracking:
@@ -155,11 +157,11 @@ class SweepTracking:
         self.experiment_name = experiment_name
         self.parent_run_id: str | None = None
 
-    def context(self, worker_uri: str | None = None, config_keys=(), system_metrics_s: float | None = 10.0
-                ) -> TrackingContext:
+    def context(self, worker_uri: str | None = None, config_keys=(), system_metrics_s: float | None = 10.0,
+                race: tuple[int, int] | None = None) -> TrackingContext:
         """What trials get; `worker_uri` is the same store as seen from other nodes."""
         return TrackingContext(worker_uri or self.uri, self.experiment_id, self.parent_run_id, tuple(config_keys),
-                               system_metrics_s)
+                               system_metrics_s, race)
 
     def find_parent(self, tune_experiment: str) -> str | None:
         runs = self.client.search_runs([self.experiment_id],
@@ -253,6 +255,11 @@ class TrialRun:
         else:
             config = {k: params[k] for k in context.config_keys if k in params}
             tags = {PARENT_TAG: context.parent_run_id, TRIAL_TAG: trial_id, CONFIG_TAG: config_id(config)}
+            if context.race and "seed" in params:
+                from orchestration.verdict import round_of
+
+                offset, first_seeds = context.race
+                tags[RACE_ROUND_TAG] = str(round_of(int(params["seed"]) - offset, first_seeds))
             # a retried create_run whose first answer was lost would leave an empty run beside this one
             run = call_with_retries(
                 lambda: self.client.create_run(context.experiment_id, run_name=trial_name, tags=tags),

@@ -26,6 +26,7 @@ class TuneOptions:
     callbacks: tuple = ()  # e.g. the stall guard
     search_seed: int | None = None  # --search-seed: the searcher's draws (None: TPE and orderings use 0)
     cpu_fallback: bool = False  # --cpu-fallback: a trial given a GPU torch cannot see trains on the CPU
+    slots: int = 1  # trials the cluster runs at once (within --max-concurrent): what a race keeps busy
 
 
 def gpus_per_trial(requested: float | None, cluster_gpus: float, gpu_fraction: float) -> float:
@@ -81,6 +82,13 @@ class TrialResources:
         return PlacementGroupFactory(load_family(self.family_name).bundles(config, self.cpus, self.gpus))
 
 
+def tune_space(spec: SweepSpec) -> dict:
+    """Tune's param_space: a race's searcher gives every swept value and the seed, so only constants."""
+    if spec.race:
+        return {k: v["value"] for k, v in spec.parameters.items() if "value" in v}
+    return spec.param_space()
+
+
 def make_trainable(spec: SweepSpec, context: TrackingContext, options: TuneOptions):
     resources = {"cpu": options.cpus_per_trial, "gpu": options.gpus_per_trial}
     if spec.family.extra_bundles is not None:
@@ -96,7 +104,7 @@ def build_tuner(spec: SweepSpec, context: TrackingContext, options: TuneOptions,
     trainable = make_trainable(spec, context, options)
     if resume:
         tuner = tune.Tuner.restore(str(options.storage_path / options.name), trainable,
-                                   resume_unfinished=True, resume_errored=True, param_space=spec.param_space())
+                                   resume_unfinished=True, resume_errored=True, param_space=tune_space(spec))
         # Tune restores the first run's callbacks from its pickle (a stall guard with that run's clock
         # and verdict); this run's own take their place
         tuner._local_tuner.get_run_config().callbacks = list(options.callbacks)
@@ -106,11 +114,17 @@ def build_tuner(spec: SweepSpec, context: TrackingContext, options: TuneOptions,
     search = build_search_alg(spec, options.search_seed, options.max_concurrent)
     # ours carries the limit already (Tune would only warn that it ignores max_concurrent_trials)
     max_concurrent = None if isinstance(search, BasicVariantGenerator) else options.max_concurrent
+    num_samples = spec.num_samples
+    if spec.race:  # the race's searcher gives every swept value and the seed; at most every pair runs
+        from orchestration.search import EXTENSIONS
+
+        search, max_concurrent = EXTENSIONS["race"].searcher(spec, options.slots), None
+        num_samples = len(search.candidates) * len(spec.seed_values())
     return tune.Tuner(
         trainable,
-        param_space=spec.param_space(),
+        param_space=tune_space(spec),
         tune_config=tune.TuneConfig(
-            metric=spec.metric, mode=spec.mode, num_samples=spec.num_samples, search_alg=search,
+            metric=spec.metric, mode=spec.mode, num_samples=num_samples, search_alg=search,
             scheduler=build_scheduler(spec), max_concurrent_trials=max_concurrent,
             reuse_actors=options.reuse_actors,
             trial_name_creator=TrialNamer(spec.swept_keys), trial_dirname_creator=trial_dirname),

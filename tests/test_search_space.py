@@ -398,3 +398,80 @@ def test_a_new_method_is_one_plug_in_and_one_registration(tmp_path, monkeypatch)
                                    "  lr: {values: [0.001]}\n"))
     with pytest.raises(SweepError, match="method: must be one of grid, random, bayes, every_other"):
         load_sweep(write(tmp_path, "family: diffusion\nmethod: [grid]\n"))
+
+
+RACE_ERRORS = {
+    "not a mapping": ("race: 3\n", "race: must be a mapping with first_seeds, max_seeds, alpha"),
+    "unknown key": ("race: {rounds: 3}\n", "race: unknown key(s) rounds"),
+    "one first seed": ("race: {first_seeds: 1}\n", "race.first_seeds: must be an integer >= 2"),
+    "max below first": ("race: {first_seeds: 4, max_seeds: 3}\n", "max_seeds (3) must be at least first_seeds (4)"),
+    "alpha": ("race: {alpha: 0.7}\n", "race.alpha: must be a number in (0, 0.5), got 0.7"),
+    "with seeds": ("race: {}\nseeds: 3\n", "race: drop `seeds`"),
+    "bayes": ("race: {}\nmethod: bayes\nnum_samples: 4\nparameters:\n  lr: {values: [0.001, 0.01]}\n",
+              "race: method bayes picks each trial from the results so far"),
+    "asha": ("race: {}\nscheduler: asha\n", "race: scheduler asha stops or changes trials mid-way"),
+    "seed parameter": ("race: {}\nparameters:\n  seed: {values: [1, 2]}\n", "race: drop parameters.seed"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RACE_ERRORS))
+def test_a_bad_race_is_refused_in_one_line(tmp_path, case):
+    text, expected = RACE_ERRORS[case]
+    with pytest.raises(SweepError, match=expected.replace("(", r"\(").replace(")", r"\)")) as err:
+        load_sweep(write(tmp_path, "family: diffusion\n" + text))
+    assert "\n" not in str(err.value)
+
+
+def test_a_race_takes_other_seeds_but_not_more_from_the_command_line(tmp_path):
+    spec = load_sweep(write(tmp_path, "family: diffusion\nrace: {first_seeds: 2, max_seeds: 5}\nparameters:\n"
+                                      "  schedule: {values: [linear, cosine]}\n"))
+    assert spec.race == {"first_seeds": 2, "max_seeds": 5, "alpha": 0.05} and spec.seed_values() == [0, 1, 2, 3, 4]
+    assert spec.with_seeds(None, 10).seed_values() == [10, 11, 12, 13, 14]
+    with pytest.raises(SweepError, match="races up to race.max_seeds"):
+        spec.with_seeds(3, None)
+
+
+def test_the_race_searcher_hands_out_seeds_only_to_survivors_and_keeps_slots_busy(tmp_path):
+    """Driven by hand as Tune drives it: suggest while a slot is free, then complete trials."""
+    from ray.tune.search import Searcher
+
+    from orchestration.search import EXTENSIONS
+
+    spec = load_sweep(write(tmp_path, "family: diffusion\nmetric: {name: train/loss, goal: minimize}\n"
+                                      "race: {first_seeds: 2, max_seeds: 3}\nparameters:\n"
+                                      "  schedule: {values: [linear, cosine, sigmoid]}\n"))
+    searcher = EXTENSIONS["race"].searcher(spec, slots=2)
+    loss = {"linear": 1.0, "cosine": 0.1, "sigmoid": 0.1}
+    noise = {("cosine", 0): 0.01, ("sigmoid", 1): 0.01, ("linear", 2): 0.02, ("cosine", 2): 0.015}
+    given = [searcher.suggest(f"t{i}") for i in range(3)]
+    assert given[2] is None, "two slots: a third trial waits"
+    assert [(g["schedule"], g["seed"]) for g in given[:2]] == [("cosine", 0), ("linear", 0)]
+    trials = {f"t{i}": g for i, g in enumerate(given[:2])}
+    for i in range(2, 40):
+        done = next(iter(trials))
+        config = trials.pop(done)
+        key = (config["schedule"], config["seed"])
+        searcher.on_trial_complete(done, {"train/loss": loss[key[0]] + 0.1 * key[1] + noise.get(key, 0.0)})
+        for j in range(2):
+            nxt = searcher.suggest(f"t{i}-{j}")
+            if nxt == Searcher.FINISHED:
+                break
+            if nxt is not None:
+                trials[f"t{i}-{j}"] = nxt
+        if not trials:
+            break
+    race = searcher.race
+    assert race.decided and race.eliminated == {searcher_id(searcher, "linear"): (1, "behind the best")}
+    ran = {(s, seed) for (c, seed) in searcher.started for s in [searcher.candidates[c]["schedule"]]}
+    assert {("cosine", 2), ("sigmoid", 2)} <= ran and ("linear", 1) in ran
+    # linear might have had its third seed started while round 1 was still open, never more
+    assert all(seed <= 2 for _, seed in ran)
+    restored = EXTENSIONS["race"].searcher(spec, slots=2)
+    path = tmp_path / "state.pkl"
+    searcher.save(str(path))
+    restored.restore(str(path))
+    assert restored.race.eliminated == race.eliminated and restored.suggest("again") == Searcher.FINISHED
+
+
+def searcher_id(searcher, schedule: str) -> str:
+    return next(c for c, config in searcher.candidates.items() if config["schedule"] == schedule)

@@ -58,9 +58,11 @@ def interrupt_when(tmp_path, mlflow_server, args: list[str], experiment_name: st
     import signal
     import time
 
-    proc = subprocess.Popen([sys.executable, "-m", "orchestration.sweep", *args], cwd=tmp_path,
-                            env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    # the sweep writes to files: a pipe nobody reads until the end fills up and blocks the driver mid-sweep
+    out, err_path = tmp_path / "interrupted-stdout.txt", tmp_path / "interrupted-stderr.txt"
+    with open(out, "w") as stdout, open(err_path, "w") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "orchestration.sweep", *args], cwd=tmp_path,
+                                env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=stdout, stderr=stderr, text=True)
     client = mlflow_server.client()
     deadline = time.time() + 300
     while time.time() < deadline:
@@ -69,7 +71,8 @@ def interrupt_when(tmp_path, mlflow_server, args: list[str], experiment_name: st
             break
         time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=300)
+    proc.wait(timeout=300)
+    err = err_path.read_text()
     assert proc.returncode == 130, err[-3000:]
     return client, experiment, err
 

@@ -43,6 +43,10 @@ def publish(client, parent_run_id: str, results: Results) -> None:
     client.log_text(parent_run_id, render.to_csv(results.configs, view), "results/results.csv")
     client.log_text(parent_run_id, render.to_markdown(results.configs, view), "results/results.md")
     client.log_text(parent_run_id, render.runs_csv(results.rows, view), "results/runs.csv")
+    if view.race:
+        from orchestration.results import race
+
+        client.log_text(parent_run_id, race.to_csv(results.configs, view), "results/race.csv")
     best = results.best
     if best is not None:
         client.log_batch(parent_run_id, metrics=[Metric(f"best/{view.metric}", best.mean, 0, 0)])
@@ -53,7 +57,12 @@ def publish(client, parent_run_id: str, results: Results) -> None:
             client.set_tag(parent_run_id, key, str(value))
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            for path in plots.all_plots(results.configs, view, Path(tmp)):
+            paths = plots.all_plots(results.configs, view, Path(tmp))
+            if view.race:
+                from orchestration.results import race
+
+                paths.append(race.plot(results.configs, view, Path(tmp) / "race.png"))
+            for path in paths:
                 client.log_artifact(parent_run_id, str(path), "results")
             pbt.publish(client, parent_run_id, results.rows, view, Path(tmp))
     except Exception as err:  # a plotting problem must not cost the sweep its tables

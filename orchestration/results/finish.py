@@ -20,6 +20,11 @@ def parent_params(spec: SweepSpec, options, args) -> dict:
               "max_failures": options.max_failures, "address": args.address or "local", "smoke": args.smoke,
               "cpu_fallback": options.cpu_fallback}
     params["search_seed"] = "-" if options.search_seed is None else options.search_seed
+    params["trial_slots"] = options.slots
+    if spec.race:
+        from orchestration.search import EXTENSIONS
+
+        params["race"] = EXTENSIONS["race"].parent_param(spec)
     for key, entry in spec.parameters.items():
         params[f"space.{key}"] = entry.get("value", entry.get("values", entry))
     return params
@@ -66,6 +71,12 @@ def failure_lines(tracking, outcomes: dict[str, str], limit: int = 5) -> list[st
     return lines
 
 
+def options_slots(tracking) -> int:
+    """The trial slots the sweep ran with (a parent param)."""
+    value = tracking.client.get_run(tracking.parent_run_id).data.params.get("trial_slots", "1")
+    return int(value) if value.isdigit() else 1
+
+
 def finish_sweep(tune_results, spec: SweepSpec, tracking, args, name: str,
                  stalled: tuple[str, str] | None = None) -> int:
     """Record Tune's verdict on each trial in its run, then publish and print the sweep's results
@@ -87,6 +98,9 @@ def finish_sweep(tune_results, spec: SweepSpec, tracking, args, name: str,
         print(f"[sweep] {line}")
     print(f"[sweep] {len(outcomes)} trials, {errors} failed; parent run {tracking.parent_run_id} "
           f"in experiment {tracking.experiment_name!r}")
+    usage = render.usage_line(results.rows, options_slots(tracking))
+    if usage:
+        print(f"[sweep] {usage}")
     for line in failure_lines(tracking, outcomes):
         print(f"[sweep] {line}", file=sys.stderr)
     print(f"[sweep] compare the trials: {render.ui_hint(tracking.uri, tracking.experiment_id)}")

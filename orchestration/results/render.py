@@ -33,6 +33,8 @@ def _tied_cell(config: Configuration) -> str:
         return "diverged"
     if config.is_best:
         return "best"
+    if config.out is not None:
+        return f"no (out in round {config.out[0]})"
     return {True: "yes", False: "no", None: "?"}[config.tied] if config.mean is not None else "-"
 
 
@@ -117,17 +119,46 @@ def answer(configs: list[Configuration], view: SweepView) -> list[str]:
                          f"{run.own_interval[1]:.4g}] (evaluation noise only, not seed-to-seed variation)")
         return lines + diverged_lines(configs)
     seeds = compared_on(scored)
-    if set(seeds) != set(best.scores):
+    if set(seeds) != set(best.scores) and not view.race:
         lines.append(f"chosen and compared on the seeds every ranked configuration finished: "
                      f"{', '.join(map(str, seeds)) or 'none'}")
     tied = [c for c in tied_set(configs) if not c.is_best]
     unknown = [c for c in scored if c.tied is None and not c.is_best]
-    lines.append("tied with it (95% paired t interval over seeds contains 0): "
+    lines.append(f"tied with it ({RULE}): "
                  + ("; ".join(c.label() for c in tied) if tied else "none: the best is ahead of every other"))
+    if view.race:
+        lines.append(race_line(configs, view))
     if unknown:
         lines.append("not judged (fewer than 2 seeds that every ranked configuration finished): "
                      + "; ".join(c.label() for c in unknown))
     return lines + diverged_lines(configs)
+
+
+def usage_line(rows: list[RunRow], slots: int) -> str | None:
+    """How busy the workers were: the trials' run time over the sweep's span times the trials that fit at once
+    (from the runs' own start and end, so Ray's start-up before the first trial is not counted)."""
+    if not rows:
+        return None
+    busy = sum(r.wall_s for r in rows)
+    span = max(r.start_s + r.wall_s for r in rows) - min(r.start_s for r in rows)
+    share = busy / (slots * span) if span > 0 else 1.0
+    return (f"{busy:.0f} trial-seconds in {span:.0f} s on {slots} trial slot{'s' * (slots > 1)}: "
+            f"workers busy {share:.0%}")
+
+
+RULE = "not separated from the best by a one-sided t test at 5%, noise pooled over configurations and seeds"
+
+
+def race_line(configs: list[Configuration], view: SweepView) -> str:
+    """How the race ended: the survivors' seeds, and who left when."""
+    out = [c for c in configs if c.out is not None]
+    survivors = [c for c in configs if c.out is None and c.mean is not None]
+    seeds = max((c.n for c in survivors), default=0)
+    text = (f"raced: {len(survivors)} of {len(survivors) + len(out)} configurations left with {seeds} seeds each "
+            f"(max {view.race['max_seeds']})")
+    if out:
+        text += "; out: " + "; ".join(f"{c.label()} in round {c.out[0]} ({c.out[1]})" for c in out)
+    return text
 
 
 def diverged_lines(configs: list[Configuration]) -> list[str]:

@@ -7,6 +7,7 @@ Tune's verdict on each trial (finished, stopped early, failed, interrupted) into
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ class SweepView:
     swept_keys: list[str]
     scheduler: str = "fifo"  # under "pbt" a trial's swept values are where it started, not what it trained with
     measurement: dict = field(default_factory=dict)  # {parameter: value} that set how the metric was measured
+    race: dict | None = None  # a raced sweep: {first_seeds, max_seeds, alpha, seeds (in race order)}
 
     @property
     def metric_label(self) -> str:
@@ -63,6 +65,7 @@ class RunRow:
     history: list[tuple[int, float]] = field(default_factory=list)  # (iteration, metric)
     final_hyperparameters: dict = field(default_factory=dict)  # PBT: the last hp/<name> values
     diverged: bool = False  # ran its whole budget and ended on a non-finite metric (NaN, inf)
+    start_s: float = 0.0  # when its run started (epoch seconds)
 
     @property
     def replicate(self):
@@ -103,7 +106,7 @@ def load_rows(client, experiment_id: str, parent) -> tuple[SweepView, list[RunRo
     params = parent.data.params
     view = SweepView(metric=params["metric"], mode=params["mode"],
                      swept_keys=[k for k in params.get("swept", "-").split(",") if k and k != "-"],
-                     scheduler=params.get("scheduler", "fifo"))
+                     scheduler=params.get("scheduler", "fifo"), race=json.loads(params.get("race", "null")))
     children = client.search_runs([experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent.info.run_id}'",
                                   max_results=10_000)
     measured_with = _measured_with(params.get("family") or parent.data.tags.get("sweep.family"), view.metric)
@@ -134,7 +137,7 @@ def load_rows(client, experiment_id: str, parent) -> tuple[SweepView, list[RunRo
             best=(min(values) if view.mode == "min" else max(values)) if values else None,
             own_interval=(low, high) if low is not None and high is not None else None,
             iterations=final_step, budget=int(run.data.params.get("iterations", 0) or 0),
-            wall_s=(end - run.info.start_time) / 1000, outcome=outcome,
+            wall_s=(end - run.info.start_time) / 1000, outcome=outcome, start_s=run.info.start_time / 1000,
             peak_rss_mb=_number(run.data.metrics.get(PEAK_RSS)), history=history,
             final_hyperparameters={k[len(HP_PREFIX):]: v for k, v in run.data.metrics.items()
                                    if k.startswith(HP_PREFIX)},
