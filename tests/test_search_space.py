@@ -146,9 +146,9 @@ def test_bad_space_is_rejected_with_one_line(tmp_path, case):
                                         ("contrastive", ["temperature", "seed"]),
                                         ("momentum", ["momentum", "seed"])])
 def test_default_sweeps_are_valid(name, swept):
-    """Every default sweep answers its question over 3 paired seeds."""
+    """Every default sweep answers its question over at least 3 paired seeds (a race's survivors)."""
     spec = load_sweep(name)
-    assert spec.swept_keys == swept and spec.mode == "max" and spec.seeds == 3
+    assert spec.swept_keys == swept and spec.mode == "max" and spec.seeds >= 3
 
 
 def test_search_spaces_beyond_grid_and_random_are_valid():
