@@ -237,9 +237,10 @@ def stability_section() -> list[str]:
                                 for r in result["sweeps"].values()) else "") + ran(result), "",
              ("Each default sweep ran twice with 3 paired seeds: seeds 0-2, then seeds 3-5 (`--seed-offset 3`). "
               "Each cell: the mean of the sweep metric over the 3 seeds, its 95% t interval (2 degrees of freedom, "
-              "so wide) and whether the configuration is tied with the best (the 95% paired t interval of its "
-              "per-seed difference to the best contains 0). The answer holds when the two tied-best sets "
-              "overlap."), ""] + ([result["note"], ""] if result.get("note") else [])
+              "so wide) and whether the configuration is tied with the best, by the rule of the time: the 95% paired "
+              "t interval of its per-seed difference to the best contains 0 (since issue 29 the table uses "
+              "`orchestration/verdict.py`'s pooled one-sided test, the rule racing eliminates with). The answer "
+              "holds when the two tied-best sets overlap."), ""] + ([result["note"], ""] if result.get("note") else [])
     for sweep, r in result["sweeps"].items():
         first, second = r["runs"]
         configs = [row["config"] for row in first["configurations"]]
@@ -477,6 +478,50 @@ def tracking_load_section() -> list[str]:
     return lines
 
 
+def race_section() -> list[str]:
+    result = load("race_vs_full")
+    title = "## Racing: the same tied set for fewer trial-seconds?"
+    if result is None:
+        return [title, "", "Not run yet: `python bench/race_vs_full.py`.", ""]
+    lines = [title, "", ("`bench/race_vs_full.py` runs a space with every configuration at every one of max_seeds "
+                         "seeds (full replication), then replays races over random orders of those recorded seeds "
+                         "with the space's `race:` settings and the function the live race decides with "
+                         "(`verdict.run_race`). Full replication's tied set is the same rule at one look over all "
+                         "its seeds. A replayed race counts the trials its looks need; a live race may also start "
+                         "a survivor's next seed speculatively (the real races below include those). Target: the "
+                         "same tied set, or a superset with one extra at most, in at least 90% of replays, at no "
+                         "more than half of full replication's trial-seconds."), ""]
+    for key, block in result["spaces"].items():
+        r = block["replay"]
+        lines += [f"### `{block['space']}`: {block['metric']} ({block['mode']}), race {block['race']}", "",
+                  ran(block) if "ran" in block else "", "",
+                  table(["configuration", "mean over all seeds", "seeds", "tied (full)", "trial-seconds"],
+                        [[label, f"{row['mean']:.4g}" if row["mean"] is not None else "-", row["seeds"],
+                          "yes" if row["tied"] else "no", f"{row['trial_seconds']:.0f}"]
+                         for label, row in sorted(block["full"].items(),
+                                                  key=lambda kv: (not kv[1]["tied"], kv[0]))]), "",
+                  f"- Full replication: {block['configurations']} configurations x {block['race']['max_seeds']} seeds, "
+                  f"{block['full_trial_seconds']:.0f} trial-seconds"
+                  + (f", {block['full_wall_s']:.0f} s wall." if block.get("full_wall_s") else "."),
+                  f"- {r['races']} replayed races: same tied set in {r['same_set']:.1%}, same or a superset with "
+                  f"at most one extra in {r['same_or_superset_within_one']:.1%} "
+                  f"({verdict(r['same_or_superset_within_one'], 0.9)} the 90% target); "
+                  f"false eliminations (a member of full replication's tied set eliminated): "
+                  f"{r['false_eliminations']} in {r['races_with_a_false_elimination']} races.",
+                  f"- Trial-seconds, race / full: median {r['trial_seconds_ratio_median']:.2f} (quartiles "
+                  f"{r['trial_seconds_ratio_quartiles'][0]:.2f}-{r['trial_seconds_ratio_quartiles'][1]:.2f}; "
+                  f"{verdict(-r['trial_seconds_ratio_median'], -0.5)} the 1/2 target); median "
+                  f"{r['trials_median']:.0f} of {r['full_trials']} trials; median survivors "
+                  f"{r['survivors_median']:.0f} (full tied set: {r['full_tied_set_size']})."]
+        for race in block.get("real", []):
+            lines.append(f"- Real race, seeds {race['offset']}-{race['offset'] + block['race']['max_seeds'] - 1}: "
+                         f"{race['trial_seconds']} trial-seconds, {race['wall_s']:.0f} s wall (the sweep command, "
+                         f"Ray start included), slots busy {race['utilisation']:.0%} of {race['span_s']} s on "
+                         f"{race['slots']} slots; {'; '.join(race['answer'][1:])}")
+        lines.append("")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
@@ -496,7 +541,7 @@ def main() -> None:
              *rl_section("rl_dqn", "ours_dqn", "rllib_dqn", "Our DQN vs RLlib's built-in DQN (matched settings)"),
              *rl_section("rl_a2c", "ours_a2c", "rllib_ppo", "Our A2C vs RLlib's PPO (its tuned CartPole settings)"),
              *cleanrl_section(), *scaling_section(), *diffusion_section(), *stability_section(), *overhead_section(),
-             *asha_section(),
+             *asha_section(), *race_section(),
              *memory_section(), *tpe_section(), *pbt_section(), *gpu_section(), *speedups_section(),
              *tracking_load_section()]
     output.write_text("\n".join(parts).rstrip() + "\n")

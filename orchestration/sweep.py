@@ -173,7 +173,10 @@ def run(args: argparse.Namespace) -> int:
         spec = fit_smoke(spec, shape.largest_cpus() - options.cpus_per_trial)
     shapes = trial_shapes(spec, options.cpus_per_trial, options.gpus_per_trial)
     check_trials_fit(shapes, shape)
-    options = dataclasses.replace(options, slots=min(trials_at_once(shapes, shape), args.max_concurrent or 10**9))
+    slots = trials_at_once(shapes, shape)
+    if shape.autoscaling:  # nodes arrive when trials ask for them: as many as a race's first round holds
+        slots = max(slots, len(spec.configurations()) * (spec.race["first_seeds"] if spec.race else 1))
+    options = dataclasses.replace(options, slots=min(slots, args.max_concurrent or slots))
 
     tracking = SweepTracking(uri, args.experiment or spec.name)
     parent = tracking.open_parent(name, parent_params(spec, options, args), tags={

@@ -98,7 +98,8 @@ def test_renderers_only_format_the_numbers():
     assert len(runs) == 8 and {r["config_id"] for r in runs} == {c.config_id for c in configs}
 
 
-def sqlite_sweep(tmp_path, runs: list[tuple[dict, float]], swept: str = "schedule,seed", family: str = "diffusion"):
+def sqlite_sweep(tmp_path, runs: list[tuple[dict, float]], swept: str = "schedule,seed", family: str = "diffusion",
+                 extra: dict | None = None):
     """A sweep's parent run and one finished child per (params, final eval/fid), in a real MLflow SQLite
     store: the rows come from MLflow through `rows.load_rows`, as the report reads them."""
     from mlflow.entities import Metric, Param
@@ -111,7 +112,8 @@ def sqlite_sweep(tmp_path, runs: list[tuple[dict, float]], swept: str = "schedul
     experiment_id = client.create_experiment("sweep", artifact_location=str(tmp_path / "artifacts"))
     parent = client.create_run(experiment_id, tags={TUNE_EXPERIMENT_TAG: "sweep"})
     client.log_batch(parent.info.run_id, params=[Param("family", family), Param("metric", "eval/fid"),
-                                                 Param("mode", "min"), Param("swept", swept)])
+                                                 Param("mode", "min"), Param("swept", swept),
+                                                 *(Param(k, v) for k, v in (extra or {}).items())])
     for i, (params, final) in enumerate(runs):
         run = client.create_run(experiment_id, tags={PARENT_TAG: parent.info.run_id, TRIAL_TAG: f"t{i}"},
                                 run_name=f"run{i}")
@@ -184,3 +186,34 @@ def test_runs_without_a_seed_are_not_replicates(tmp_path):
     assert cosine.n == 2 and cosine.mean == pytest.approx(6.0)
     assert results.configs[1].tied is None, "runs without seeds pair with nothing"
 
+
+
+def test_a_raced_sweep_s_table_replays_the_race_so_its_tied_set_is_the_survivors(tmp_path):
+    """Recorded as a race left them: linear out after 2 seeds, sigmoid diverged at seed 2, cosine and
+    scaled_linear raced on to 4. The table marks who left when, and its tied set is exactly the survivors;
+    race.csv has every configuration at every round it was in."""
+    import json
+
+    from orchestration.results import load_results
+    from orchestration.results import race as race_record
+
+    fid = {"cosine": [5.0, 6.0, 5.5, 6.2], "scaled_linear": [5.2, 6.1, 5.4, 6.4], "linear": [9.0, 10.2],
+           "sigmoid": [5.1, 6.0, float("nan")]}
+    runs = [({"schedule": name, "seed": seed}, value) for name, values in fid.items()
+            for seed, value in enumerate(values)]
+    race = {"first_seeds": 2, "max_seeds": 4, "alpha": 0.05, "seeds": [0, 1, 2, 3]}
+    client, experiment_id, parent = sqlite_sweep(tmp_path / "race", runs, extra={"race": json.dumps(race)})
+    results = load_results(client, experiment_id, parent)
+    cells = {c.config["schedule"]: render._tied_cell(c) for c in results.configs}
+    assert cells == {"cosine": "best", "scaled_linear": "yes", "linear": "no (out in round 1)",
+                     "sigmoid": "diverged"}, cells
+    assert {c.config["schedule"] for c in tied_set(results.configs)} == {"cosine", "scaled_linear"}
+    outs = {c.config["schedule"]: c.out for c in results.configs if c.out}
+    assert outs == {"linear": (1, "behind the best"), "sigmoid": (2, "diverged at seed 2")}
+    rows = race_record.race_rows(results.configs, results.view)
+    assert [(r[0], r[2].split("=")[1]) for r in rows] == [
+        ("1", "cosine"), ("1", "sigmoid"), ("1", "scaled_linear"), ("1", "linear"),
+        ("2", "cosine"), ("2", "scaled_linear"), ("2", "sigmoid"), ("3", "cosine"), ("3", "scaled_linear")]
+    assert float(rows[-1][4]) == pytest.approx(5.775) and float(rows[-2][4]) == pytest.approx(sum(fid["cosine"]) / 4)
+    assert any("raced: 2 of 4 configurations left with 4 seeds each" in line
+               for line in render.answer(results.configs, results.view))
