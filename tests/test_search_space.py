@@ -241,7 +241,8 @@ def test_seeds_replicate_every_configuration_paired_across_seeds(tmp_path):
 
 
 def test_seeds_replace_a_seed_parameter_from_the_command_line(tmp_path):
-    spec = load_sweep("diffusion").with_seeds(2, 5)
+    spec = load_sweep(write(tmp_path, "family: diffusion\nparameters:\n  schedule: {values: [linear, cosine]}\n"
+                                      "  seed: {value: 3}\n")).with_seeds(2, 5)
     assert spec.seeds == 2 and spec.seed_values() == [5, 6] and "seed" not in spec.parameters
     with pytest.raises(SweepError, match="use --seed-offset"):
         spec.with_overrides({"seed": 1})
