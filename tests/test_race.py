@@ -89,12 +89,13 @@ def test_a_race_drops_the_configurations_that_cannot_learn_at_the_first_look(tmp
 def test_a_race_interrupted_mid_way_resumes_without_running_a_seed_twice(tmp_path, mlflow_server):
     write_space(tmp_path, RACE_SPACE.format(max_seeds=4, a=tmp_path / "a", b=tmp_path / "b"), iterations=2)
     args = ["tiny", "--num-cpus", "2", "--tracking-uri", mlflow_server.uri, "--experiment", "race-resume",
-            "--name", "race-me"]
+            "--name", "race-me", "--max-concurrent", "1"]
     client, experiment, err = interrupt_when(tmp_path, mlflow_server, args, "race-resume",
                                              "tags.`race.round` = '2' and metrics.`train/loss` > 0")
     assert "--name race-me --resume" in err
     result = run_cli([*args, "--resume"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "on 1 trial slot: workers busy" in result.stdout, "--max-concurrent 1 is the race's one slot"
     parent = parent_run(client, experiment.experiment_id)
     assert parent.info.status == "FINISHED"
     seeds = check_runs_match_race(client, experiment, parent, max_seeds=4)

@@ -55,3 +55,13 @@ def test_the_stall_guard_names_waiting_and_paused_trials_but_not_running_ones():
     reason, hint = stall_reason(["PAUSED", "PAUSED", "ERROR"], idle_s=61, timeout_s=60)
     assert reason.startswith("no trial ran for 61 s (2 paused, none running)") and "errors" in hint
     assert stall_reason(["TERMINATED", "ERROR"], idle_s=999, timeout_s=60) is None, "nothing waits: Tune ends the sweep"
+
+
+def test_the_trials_a_cluster_runs_at_once_are_the_slots_a_race_keeps_busy():
+    from orchestration.resources import trials_at_once
+
+    two_nodes = ClusterShape(nodes=[{"CPU": 4.0, "GPU": 1.0}, {"CPU": 4.0}], node_types=[], autoscaling=False)
+    learner_and_runners = [{"CPU": 1.0}, {"CPU": 1.0}, {"CPU": 1.0}]  # a trial plus 2 EnvRunners
+    assert trials_at_once({"rl": learner_and_runners}, two_nodes) == 2  # 8 CPUs // 3
+    assert trials_at_once({"one": [{"CPU": 1.0}], "half a GPU": [{"CPU": 1.0, "GPU": 0.5}]}, two_nodes) == 2
+    assert trials_at_once({"big": [{"CPU": 16.0}]}, two_nodes) == 1  # never below one

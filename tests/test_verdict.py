@@ -43,7 +43,7 @@ def test_a_difference_inside_the_noise_is_not_separated():
 
 def test_the_level_is_shared_by_the_comparisons_and_the_looks():
     assert look_level(0.05, compared=2) == pytest.approx(0.05)
-    assert look_level(0.05, compared=3, looks=4) == pytest.approx(0.05 / (2 * 4 ** 0.6))
+    assert look_level(0.05, compared=3, looks=4) == pytest.approx(0.05 / (2 * 4 ** 0.7))
     # three configurations: the pooled variance has (3-1)(3-1) = 4 degrees of freedom
     scores = np.array([[1.0, 2.0, 3.0], [2.0, 3.5, 4.0], [1.2, 2.1, 3.1]])
     _, comparisons = compare(scores, "min", looks=4)
@@ -51,7 +51,7 @@ def test_the_level_is_shared_by_the_comparisons_and_the_looks():
     spread = math.sqrt(2 * (residuals ** 2).sum() / 4 / 3)
     from scipy.stats import t
 
-    half = t.ppf(1 - 0.05 / (2 * 4 ** 0.6), 4) * spread
+    half = t.ppf(1 - 0.05 / (2 * 4 ** 0.7), 4) * spread
     assert comparisons[1].high - comparisons[1].difference == pytest.approx(half)
 
 
@@ -118,10 +118,11 @@ def test_a_configuration_as_good_as_the_best_is_rarely_eliminated(first_seeds, m
 
 
 def test_one_two_noise_sds_behind_is_eliminated_by_seed_4():
-    """By seed 4: 92% of races with max_seeds 4; 85% with max_seeds 8, where alpha is shared by 7 looks
-    (the issue asked 90%: missed by 5 points there, see the module docstring)."""
+    """By seed 4: 89% of races with max_seeds 4 (3 looks), 83% with max_seeds 8, where alpha is shared by 7
+    looks. The issue asked for 90%: missed by 1 and 7 points, the price of keeping a tied configuration's
+    elimination rate at alpha over all the looks (without that correction: 97%, at a 13% rate)."""
     worse = 2 * math.sqrt(2)
-    for max_seeds, power in ((4, 0.90), (8, 0.84)):
+    for max_seeds, power in ((4, 0.88), (8, 0.81)):
         races = simulate([0, 0, -worse, -5, -5, -5], 2, max_seeds, seed=2)
         by_seed_4 = np.mean([out.get("c2", (99,))[0] + 1 <= 4 for out in races])
         assert by_seed_4 >= power, (max_seeds, by_seed_4)
