@@ -105,6 +105,21 @@ def _client(uri: str):
     return client
 
 
+PAGE = 1_000
+
+
+def all_runs(client, experiment_ids: list[str], filter_string: str, page: int = PAGE) -> list:
+    """Every run the filter matches, page by page: one search_runs answers at most max_results (and a
+    server caps that), so a sweep with more runs than one page would silently lose the rest."""
+    runs, token = [], None
+    while True:
+        found = client.search_runs(experiment_ids, filter_string=filter_string, max_results=page, page_token=token)
+        runs.extend(found)
+        token = found.token
+        if not token:
+            return runs
+
+
 def _param_text(value) -> str:
     return str(value)[:MAX_PARAM_LENGTH]
 
@@ -202,9 +217,7 @@ class SweepTracking:
         self.client.set_tag(self.parent_run_id, key, str(value))
 
     def child_runs(self) -> list:
-        return self.client.search_runs([self.experiment_id],
-                                       filter_string=f"tags.`{PARENT_TAG}` = '{self.parent_run_id}'",
-                                       max_results=10_000)
+        return all_runs(self.client, [self.experiment_id], f"tags.`{PARENT_TAG}` = '{self.parent_run_id}'")
 
     def finalize_trials(self, outcomes: dict[str, str]) -> None:
         """The driver has the last word on each child run's status: only Tune knows whether a trial

@@ -217,3 +217,24 @@ def test_a_raced_sweep_s_table_replays_the_race_so_its_tied_set_is_the_survivors
     assert float(rows[-1][4]) == pytest.approx(5.775) and float(rows[-2][4]) == pytest.approx(sum(fid["cosine"]) / 4)
     assert any("raced: 2 of 4 configurations left with 4 seeds each" in line
                for line in render.answer(results.configs, results.view))
+
+
+def test_the_rows_page_through_every_run_of_a_sweep(tmp_path, monkeypatch):
+    """A store answers one search with at most so many runs (MLflow's server caps max_results): with a cap
+    of 3, all 8 runs of a sweep are still read, page by page, and the table is the one read in one go.
+    Before, one search of max_results=10,000 read 3 runs here (and 10,000 of a 12,000-run sweep)."""
+    from orchestration.results import load_results
+
+    runs = [({"schedule": ["cosine", "linear"][i % 2], "seed": i // 2}, 5.0 + i) for i in range(8)]
+    client, experiment_id, parent = sqlite_sweep(tmp_path / "paged", runs)
+    whole = load_results(client, experiment_id, parent)
+    search = client.search_runs
+
+    def capped(experiment_ids, filter_string="", max_results=1000, page_token=None, **kwargs):
+        return search(experiment_ids, filter_string=filter_string, max_results=min(max_results, 3),
+                      page_token=page_token, **kwargs)
+
+    monkeypatch.setattr(client, "search_runs", capped)
+    paged = load_results(client, experiment_id, parent)
+    assert len(paged.rows) == 8 and [c.n for c in paged.configs] == [4, 4]
+    assert render.to_csv(paged.configs, paged.view) == render.to_csv(whole.configs, whole.view)

@@ -16,7 +16,7 @@ from orchestration.errors import SweepError
 from orchestration.search_space import SEED, config_id
 from orchestration.system_metrics import PEAK_RSS
 from orchestration.tracking import (CONFIG_TAG, HP_PREFIX, PARENT_TAG, STOPPED_EARLY_TAG, TRIAL_TAG,
-                                    TUNE_EXPERIMENT_TAG)
+                                    TUNE_EXPERIMENT_TAG, all_runs)
 
 OUTCOMES = {"FINISHED": "finished", "FAILED": "error", "KILLED": "interrupted", "RUNNING": "running"}
 
@@ -107,8 +107,7 @@ def load_rows(client, experiment_id: str, parent) -> tuple[SweepView, list[RunRo
     view = SweepView(metric=params["metric"], mode=params["mode"],
                      swept_keys=[k for k in params.get("swept", "-").split(",") if k and k != "-"],
                      scheduler=params.get("scheduler", "fifo"), race=json.loads(params.get("race", "null")))
-    children = client.search_runs([experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent.info.run_id}'",
-                                  max_results=10_000)
+    children = all_runs(client, [experiment_id], f"tags.`{PARENT_TAG}` = '{parent.info.run_id}'")
     measured_with = _measured_with(params.get("family") or parent.data.tags.get("sweep.family"), view.metric)
     measured = {key: set() for key in measured_with}
     rows = []
