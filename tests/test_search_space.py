@@ -472,6 +472,12 @@ def test_the_race_searcher_hands_out_seeds_only_to_survivors_and_keeps_slots_bus
     searcher.save(str(path))
     restored.restore(str(path))
     assert restored.race.eliminated == race.eliminated and restored.suggest("again") == Searcher.FINISHED
+    # a last result without the metric (it is evaluated every few iterations) scores the latest value, as MLflow does
+    fresh = EXTENSIONS["race"].searcher(spec, slots=1)
+    config = fresh.suggest("a")
+    fresh.on_trial_result("a", {"train/loss": 0.5, "training_iteration": 1})
+    fresh.on_trial_complete("a", {"training_iteration": 2})
+    assert fresh.scores[searcher_id(fresh, config["schedule"])] == {0: 0.5}
 
 
 def searcher_id(searcher, schedule: str) -> str:

@@ -93,6 +93,7 @@ class RaceSearcher(Searcher):
         self.scores: dict[str, dict] = {c: {} for c in self.candidates}
         self.failures: dict[str, dict] = {c: {} for c in self.candidates}
         self.running: dict[str, tuple[str, int]] = {}  # trial id -> (configuration id, seed)
+        self.last: dict[str, float] = {}  # trial id -> the metric's latest value (not every result has it)
         self.started: set[tuple[str, int]] = set()
         self.printed = 0  # rounds already announced
         self.race = self._replay()
@@ -118,11 +119,16 @@ class RaceSearcher(Searcher):
                     return {**self.candidates[config], SEED: seed}
         return None
 
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if self.metric in result:
+            self.last[trial_id] = result[self.metric]
+
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if trial_id not in self.running:
             return
         config, seed = self.running.pop(trial_id)
-        value = None if error or not result else result.get(self.metric)
+        latest = self.last.pop(trial_id, None)
+        value = None if error else (result or {}).get(self.metric, latest)
         if value is None:
             self.failures[config][seed] = "failed"
         elif not math.isfinite(value):
@@ -141,7 +147,7 @@ class RaceSearcher(Searcher):
             self.set_state(pickle.load(f))
 
     def get_state(self) -> dict:
-        return {k: getattr(self, k) for k in ("scores", "failures", "running", "started", "printed", "slots")}
+        return {k: getattr(self, k) for k in ("scores", "failures", "running", "last", "started", "printed", "slots")}
 
     def set_state(self, state: dict) -> None:
         self.__dict__.update(state)
