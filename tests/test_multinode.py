@@ -221,3 +221,31 @@ def test_rl_trials_take_half_a_declared_gpu_each(tmp_path, gpu_cluster, mlflow_s
         tags = run.data.tags
         assert (tags["device.ray_gpu_share"], tags["device.cpu_fallback"], tags["device.torch"]) == \
             ("0.5", "true", "cpu")
+
+
+def test_a_race_spreads_its_seeds_over_the_nodes_of_a_cluster(tmp_path, cluster, mlflow_server):
+    """`--address` with `race:`: the race's slots are the trials the live nodes hold (1 CPU each: 2), and
+    its trials run on both nodes."""
+    result = run_sweep(tmp_path, "raced", f"""
+        family: diffusion
+        metric: {{name: train/loss, goal: minimize}}
+        race: {{first_seeds: 2, max_seeds: 3}}
+        parameters:
+          lr: {{values: [0.003, 1.0e-7]}}
+          timesteps: {{value: 50}}
+          iterations: {{value: 2}}
+          steps_per_iteration: {{value: 15}}
+          batch_size: {{value: 32}}
+          base_channels: {{value: 8}}
+          eval_samples: {{value: 100}}
+          sample_steps: {{value: 10}}
+          cache_dir: {{value: "{tmp_path / 'cache'}"}}
+    """, ["--tracking-uri", mlflow_server.uri, "--experiment", "raced-cluster"], cluster["address"])
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "on 2 trial slots: workers busy" in result.stdout and "[race] " in result.stdout
+    client = mlflow_server.client()
+    experiment = client.get_experiment_by_name("raced-cluster")
+    runs = [r for r in client.search_runs([experiment.experiment_id]) if "mlflow.parentRunId" in r.data.tags]
+    assert {r.data.tags["ray.node_id"] for r in runs} == {cluster["head_node"], cluster["worker_node"]}
+    assert sorted((r.data.params["lr"], r.data.params["seed"]) for r in runs)[:3] == [
+        ("0.003", "0"), ("0.003", "1"), ("0.003", "2")], "the learner raced on to max_seeds"
