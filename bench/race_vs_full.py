@@ -119,6 +119,7 @@ def main() -> None:
     parser.add_argument("--real", type=int, default=0, metavar="N", help="then run N real races")
     parser.add_argument("--offset", type=int, default=100, help="the first real race's seed offset")
     parser.add_argument("--races", type=int, default=400, help="replayed races")
+    parser.add_argument("--note", help="why the numbers are what they are (kept with the space's block)")
     args = parser.parse_args()
 
     from orchestration.search_space import load_sweep
@@ -128,7 +129,7 @@ def main() -> None:
         raise SystemExit(f"{args.space}: has no race: block")
     key = spec.name
     experiment = f"race-vs-full-{key}"
-    blocks = earlier_blocks(NAME, "spaces", {key})
+    blocks = earlier_blocks(NAME, "spaces", set())  # this space's own block too: its real races and full wall
     block = dict(blocks.get(key, {}))
     if args.full:
         code, wall, _ = sweep(full_space(args.space, spec.race["max_seeds"]), key, args.tracking_uri, experiment, [])
@@ -146,6 +147,8 @@ def main() -> None:
         "replay": replay(scores, seconds, failures, tied, spec.race["first_seeds"], spec.mode, spec.race["alpha"],
                          args.races),
         "ran": provenance()})
+    if args.note:
+        block["note"] = args.note
     real = list(block.get("real", [])) if not args.full else []
     for i in range(args.real):
         offset = args.offset + i * spec.race["max_seeds"]

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import json
 from pathlib import Path
 
@@ -494,7 +495,7 @@ def race_section() -> list[str]:
     for key, block in result["spaces"].items():
         r = block["replay"]
         lines += [f"### `{block['space']}`: {block['metric']} ({block['mode']}), race {block['race']}", "",
-                  ran(block) if "ran" in block else "", "",
+                  ran({**block["ran"], "machine": result["machine"]}) if "ran" in block else "", "",
                   table(["configuration", "mean over all seeds", "seeds", "tied (full)", "trial-seconds"],
                         [[label, f"{row['mean']:.4g}" if row["mean"] is not None else "-", row["seeds"],
                           "yes" if row["tied"] else "no", f"{row['trial_seconds']:.0f}"]
@@ -514,10 +515,19 @@ def race_section() -> list[str]:
                   f"{r['trials_median']:.0f} of {r['full_trials']} trials; median survivors "
                   f"{r['survivors_median']:.0f} (full tied set: {r['full_tied_set_size']})."]
         for race in block.get("real", []):
+            started = max((int(m) for line in race["rounds"] for m in re.findall(r"; (\d+) trials so far", line)),
+                          default=0)
             lines.append(f"- Real race, seeds {race['offset']}-{race['offset'] + block['race']['max_seeds'] - 1}: "
+                         f"{started} of {r['full_trials']} trials started by its last look, "
                          f"{race['trial_seconds']} trial-seconds, {race['wall_s']:.0f} s wall (the sweep command, "
                          f"Ray start included), slots busy {race['utilisation']:.0%} of {race['span_s']} s on "
                          f"{race['slots']} slots; {'; '.join(race['answer'][1:])}")
+        if block.get("note"):
+            lines.append(f"- Why: {block['note']}")
+        if block.get("real"):
+            lines.append("- The real races ran alone on the machine; full replication ran while the other space's "
+                         "full replication shared the 2 cores, so compare trials started, not trial-seconds, "
+                         "across the two.")
         lines.append("")
     return lines
 
