@@ -60,6 +60,7 @@ icon.dispatchEvent(new MouseEvent('click', {bubbles: true}));
 return true;"""
 
 
+@pytest.mark.long  # the default run took 1,023 s on 2026-12-06
 def test_runs_page_and_compare_view(tmp_path, mlflow_server, browser, monkeypatch):
     monkeypatch.setenv("SE_OFFLINE", "true")
     (tmp_path / "search_spaces").mkdir()

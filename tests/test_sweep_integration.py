@@ -291,6 +291,7 @@ def test_a_retried_dqn_trial_continues_its_replay_buffer_and_curves(tmp_path, ml
     assert steps == sorted(steps) and steps[-1] >= 2400, "the env-step count continues after the retry"
 
 
+@pytest.mark.long  # the default run took 1,023 s on 2026-12-06: ASHA with seeds stays in it
 def test_asha_stops_bad_trials_early(tmp_path, mlflow_server):
     write_space(tmp_path, """
         family: diffusion
@@ -493,6 +494,7 @@ def test_bayes_sweep_with_asha_resumes_the_same_study(tmp_path, mlflow_server):
     assert all(t.state.name == "COMPLETE" for t in searcher._ot_study.trials)
 
 
+@pytest.mark.long  # the default run took 1,023 s on 2026-12-06
 def test_pbt_exploits_load_checkpoints_and_mutated_values_take_effect(tmp_path, mlflow_server):
     """Four SimCLR trials under synchronous PBT, perturbed every iteration: at least one trial is
     restored from another's checkpoint; its run records from which trial, at which iteration, the old and

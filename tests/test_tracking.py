@@ -157,6 +157,7 @@ def test_a_resumed_run_counts_iterations_not_system_metric_samples(sweep):
     assert "sweep.retries" not in sweep.client.get_run(again.run_id).data.tags, "a paused run is not retried"
 
 
+@pytest.mark.long  # the default run took 1,023 s on 2026-12-06
 def test_sixteen_trials_lose_and_repeat_no_step_while_the_server_is_down(tmp_path, monkeypatch):
     """16 trials log through TrialRun while the server stops for 6 s and comes back on the same port. The
     MLflow client's own retries are off, so each refused request reaches the trial's sender: training goes on,
