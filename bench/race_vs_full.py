@@ -63,17 +63,16 @@ def recorded(uri: str, experiment: str):
     from mlflow.tracking import MlflowClient
 
     from orchestration.results import load_results
+    from orchestration.results.groups import race_inputs, tied_set
     from orchestration.results.rows import find_parent
 
     client = MlflowClient(uri)
     exp, parent = find_parent(client, experiment)
     results = load_results(client, exp.experiment_id, parent)
-    scores = {c.config_id: c.scores for c in results.configs}
+    scores, failures = race_inputs(results.configs)
     seconds = {c.config_id: {r.replicate: r.wall_s for r in c.runs} for c in results.configs}
-    failures = {c.config_id: {**{r.replicate: "failed" for r in c.runs if r.outcome == "error"},
-                              **{s: "diverged" for s in c.diverged_seeds}} for c in results.configs}
     labels = {c.config_id: c.label() for c in results.configs}
-    tied = {c.config_id for c in results.configs if c.is_best or c.tied}
+    tied = {c.config_id for c in tied_set(results.configs)}
     return results, scores, seconds, failures, labels, tied, parent
 
 

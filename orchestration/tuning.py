@@ -111,15 +111,16 @@ def build_tuner(spec: SweepSpec, context: TrackingContext, options: TuneOptions,
         return tuner
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    search = build_search_alg(spec, options.search_seed, options.max_concurrent)
-    # ours carries the limit already (Tune would only warn that it ignores max_concurrent_trials)
-    max_concurrent = None if isinstance(search, BasicVariantGenerator) else options.max_concurrent
-    num_samples = spec.num_samples
-    if spec.race:  # the race's searcher gives every swept value and the seed; at most every pair runs
+    if spec.race:  # the race's searcher gives every swept value and the seed, and keeps its own slots
         from orchestration.search import EXTENSIONS
 
         search, max_concurrent = EXTENSIONS["race"].searcher(spec, options.slots), None
-        num_samples = len(search.candidates) * len(spec.seed_values())
+        num_samples = len(search.candidates) * len(spec.seed_values())  # at most every pair runs
+    else:
+        search = build_search_alg(spec, options.search_seed, options.max_concurrent)
+        # ours carries the limit already (Tune would only warn that it ignores max_concurrent_trials)
+        max_concurrent = None if isinstance(search, BasicVariantGenerator) else options.max_concurrent
+        num_samples = spec.num_samples
     return tune.Tuner(
         trainable,
         param_space=tune_space(spec),

@@ -71,12 +71,6 @@ def failure_lines(tracking, outcomes: dict[str, str], limit: int = 5) -> list[st
     return lines
 
 
-def options_slots(tracking) -> int:
-    """The trial slots the sweep ran with (a parent param)."""
-    value = tracking.client.get_run(tracking.parent_run_id).data.params.get("trial_slots", "1")
-    return int(value) if value.isdigit() else 1
-
-
 def finish_sweep(tune_results, spec: SweepSpec, tracking, args, name: str,
                  stalled: tuple[str, str] | None = None) -> int:
     """Record Tune's verdict on each trial in its run, then publish and print the sweep's results
@@ -98,7 +92,7 @@ def finish_sweep(tune_results, spec: SweepSpec, tracking, args, name: str,
         print(f"[sweep] {line}")
     print(f"[sweep] {len(outcomes)} trials, {errors} failed; parent run {tracking.parent_run_id} "
           f"in experiment {tracking.experiment_name!r}")
-    usage = render.usage_line(results.rows, options_slots(tracking))
+    usage = render.usage_line(results.rows, results.view.slots)
     if usage:
         print(f"[sweep] {usage}")
     for line in failure_lines(tracking, outcomes):

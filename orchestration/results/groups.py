@@ -105,12 +105,19 @@ def configurations(rows: list[RunRow], view: SweepView) -> list[Configuration]:
     return ordered + unranked
 
 
-def replay_race(configs: list[Configuration], view: SweepView) -> Race:
-    """The race as its recorded runs replay it: the same function and data the searcher decided with."""
+def race_inputs(configs: list[Configuration]) -> tuple[dict, dict]:
+    """What a race is judged on, per configuration id: {seed: finite final} and {seed: why it gave none}
+    (a failed run, a diverged final)."""
     scores = {c.config_id: c.scores for c in configs}
     failures = {c.config_id: {**{r.replicate: "failed" for r in c.runs if r.outcome == "error"},
                               **{s: "diverged" for s in c.diverged_seeds}} for c in configs}
-    ids = sorted(scores, key=lambda c: next(g.label() for g in configs if g.config_id == c))
+    return scores, failures
+
+
+def replay_race(configs: list[Configuration], view: SweepView) -> Race:
+    """The race as its recorded runs replay it: the same function and data the searcher decided with."""
+    scores, failures = race_inputs(configs)
+    ids = [c.config_id for c in sorted(configs, key=Configuration.label)]
     return run_race(ids, scores, failures, view.race["seeds"], view.race["first_seeds"], view.mode,
                     view.race["alpha"])
 

@@ -31,6 +31,7 @@ class SweepView:
     scheduler: str = "fifo"  # under "pbt" a trial's swept values are where it started, not what it trained with
     measurement: dict = field(default_factory=dict)  # {parameter: value} that set how the metric was measured
     race: dict | None = None  # a raced sweep: {first_seeds, max_seeds, alpha, seeds (in race order)}
+    slots: int = 1  # the trials the sweep could run at once (the parent param trial_slots)
 
     @property
     def metric_label(self) -> str:
@@ -106,7 +107,8 @@ def load_rows(client, experiment_id: str, parent) -> tuple[SweepView, list[RunRo
     params = parent.data.params
     view = SweepView(metric=params["metric"], mode=params["mode"],
                      swept_keys=[k for k in params.get("swept", "-").split(",") if k and k != "-"],
-                     scheduler=params.get("scheduler", "fifo"), race=json.loads(params.get("race", "null")))
+                     scheduler=params.get("scheduler", "fifo"), race=json.loads(params.get("race", "null")),
+                     slots=int(params.get("trial_slots", "1")))
     children = all_runs(client, [experiment_id], f"tags.`{PARENT_TAG}` = '{parent.info.run_id}'")
     measured_with = _measured_with(params.get("family") or parent.data.tags.get("sweep.family"), view.metric)
     measured = {key: set() for key in measured_with}
