@@ -38,8 +38,7 @@ def connect(address: str | None, num_cpus: int | None = None, num_gpus: float | 
 
     if address:
         check_address(address)
-    # SWEEP_* settings (e.g. fault injection) must reach trials on every node, not just this process
-    forwarded = {k: v for k, v in os.environ.items() if k.startswith("SWEEP_")}
+    forwarded = trial_environment()
     runtime_env = {"env_vars": forwarded} if forwarded else {}
     if address:
         # ship this checkout's code to the cluster, so nodes need the dependencies but not our packages
@@ -58,6 +57,27 @@ def connect(address: str | None, num_cpus: int | None = None, num_gpus: float | 
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise SweepError(f"cannot connect to Ray at {address or 'a new local instance'}: {first_line}") from None
     return ray.cluster_resources()
+
+
+def trial_environment() -> dict[str, str]:
+    """What trials on every node need from this process's environment, so nobody copies files to workers:
+    SWEEP_* settings (e.g. fault injection), the object store's endpoint and credentials, and the
+    tracking server's credentials (from MLFLOW_TRACKING_USERNAME / _PASSWORD or MLflow's credentials file).
+    They travel in the job's runtime environment, which Ray keeps in its control store, not in Tune's
+    experiment state (that is written to the storage path)."""
+    import os
+
+    from mlflow.utils.credentials import read_mlflow_creds
+
+    from orchestration.storage import forwarded_environment
+
+    env = {k: v for k, v in os.environ.items() if k.startswith("SWEEP_")} | forwarded_environment()
+    creds = read_mlflow_creds()
+    if creds.username and creds.password:
+        env |= {"MLFLOW_TRACKING_USERNAME": creds.username, "MLFLOW_TRACKING_PASSWORD": creds.password}
+    if os.environ.get("MLFLOW_TRACKING_TOKEN"):
+        env["MLFLOW_TRACKING_TOKEN"] = os.environ["MLFLOW_TRACKING_TOKEN"]
+    return env
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")

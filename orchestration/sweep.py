@@ -111,6 +111,7 @@ def _check_options(args: argparse.Namespace) -> None:
 
 def prepare(args: argparse.Namespace):
     """All checks that need neither Ray nor a trial: returns the spec, tracking URI and Tune options."""
+    from orchestration.storage import Storage
     from orchestration.tracking import check_tracking_uri, resolve_tracking_uri
     from orchestration.tuning import latest_experiment
 
@@ -139,12 +140,13 @@ def prepare(args: argparse.Namespace):
     uri = resolve_tracking_uri(args.tracking_uri)
     check_tracking_uri(uri)
 
-    storage = Path(args.storage_path).expanduser().resolve()
+    storage = Storage.parse(args.storage_path)
+    storage.check()
     name = args.name
     if args.resume:
         name = name or latest_experiment(storage, spec.name)
-        if not name or not (storage / name).is_dir():
-            raise SweepError(f"nothing to resume for sweep {spec.name!r} in {storage}")
+        if not name or not storage.has_experiment(name):
+            raise SweepError(f"nothing to resume for sweep {spec.name!r} in {storage.display()}")
     name = name or f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     return spec, uri, storage, name
 
@@ -164,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
     shape = cluster_shape()
     stall = StallGuard(default_timeout(shape.autoscaling) if args.stall_timeout is None else args.stall_timeout)
     options = TuneOptions(
-        name=name, storage_path=storage, cpus_per_trial=args.cpus_per_trial,
+        name=name, storage=storage, cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=gpus_per_trial(args.gpus_per_trial, resources.get("GPU", 0), spec.family.gpu_fraction),
         max_concurrent=args.max_concurrent, max_failures=args.max_failures, verbose=args.verbose, callbacks=(stall,),
         search_seed=args.search_seed, cpu_fallback=args.cpu_fallback)
@@ -187,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
           f"{options.cpus_per_trial:g} CPU + {options.gpus_per_trial:g} GPU per trial on "
           f"{resources.get('CPU', 0):g} CPU / {resources.get('GPU', 0):g} GPU")
     print(f"[sweep] MLflow: experiment {tracking.experiment_name!r}, parent run {parent} at {uri}")
-    print(f"[sweep] Tune: {storage / name}" + (" (resumed)" if args.resume else ""))
+    print(f"[sweep] Tune: {storage.display(name)}" + (" (resumed)" if args.resume else ""))
 
     import ray
 
@@ -196,10 +198,11 @@ def run(args: argparse.Namespace) -> int:
                                args.system_metrics_interval if args.system_metrics else None,
                                race=(spec.seed_offset, spec.race["first_seeds"]) if spec.race else None)
     tuner = build_tuner(spec, context, options, resume=args.resume)
-    stopped_note = storage / name / STOPPED_NOTE
-    if args.resume and stopped_note.exists():  # the last attempt could not tell MLflow why it stopped
-        tracking.set_tag("sweep.stopped", stopped_note.read_text())
-        stopped_note.unlink()
+    stopped_note = StoppedNote(storage, name)
+    why_stopped = stopped_note.read() if args.resume else None
+    if why_stopped:  # the last attempt could not tell MLflow why it stopped
+        tracking.set_tag("sweep.stopped", why_stopped)
+        stopped_note.delete()
     try:
         results = tuner.fit()
     except KeyboardInterrupt:
@@ -208,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
               f"--name {name} --resume", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BaseException as err:
-        _note_stop(stopped_note, err)
+        stopped_note.write(err)
         try:
             tracking.close("FAILED")
         except Exception:  # the store may be what failed (a full disk, a server that went away)
@@ -218,21 +221,31 @@ def run(args: argparse.Namespace) -> int:
         stalled = (stall.reason, stall.hint) if stall.reason else None
         return finish_sweep(results, spec, tracking, args, name, stalled=stalled)
     except Exception as err:
-        _note_stop(stopped_note, err)
+        stopped_note.write(err)
         raise
 
 
-STOPPED_NOTE = "sweep_stopped.txt"
+class StoppedNote:
+    """Why the sweep stopped, kept next to Tune's state for the parent run once --resume reaches MLflow."""
 
+    FILE = "sweep_stopped.txt"
 
-def _note_stop(path: Path, error: BaseException) -> None:
-    """Keep why the sweep stopped next to Tune's state, for the parent run once --resume reaches MLflow."""
-    reason = infrastructure_failure(error)
-    if reason:
-        try:
-            path.write_text(f"{time.strftime('%Y-%m-%d %H:%M:%S')}: {reason}")
-        except OSError:  # a full disk may refuse even this
-            pass
+    def __init__(self, storage, name: str):
+        self.storage, self.name = storage, name
+
+    def write(self, error: BaseException) -> None:
+        reason = infrastructure_failure(error)
+        if reason:
+            try:
+                self.storage.write_text(self.name, self.FILE, f"{time.strftime('%Y-%m-%d %H:%M:%S')}: {reason}")
+            except OSError:  # a full disk may refuse even this
+                pass
+
+    def read(self) -> str | None:
+        return self.storage.read_text(self.name, self.FILE)
+
+    def delete(self) -> None:
+        self.storage.delete(self.name, self.FILE)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-
 from ray import tune
 
 from orchestration.search_space import SweepSpec
+from orchestration.storage import Storage
 from orchestration.tracking import TrackingContext
 from orchestration.trainable import SweepTrainable
 
@@ -15,7 +14,7 @@ from orchestration.trainable import SweepTrainable
 @dataclass(frozen=True)
 class TuneOptions:
     name: str
-    storage_path: Path
+    storage: Storage
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     max_concurrent: int | None = None
@@ -103,7 +102,7 @@ def make_trainable(spec: SweepSpec, context: TrackingContext, options: TuneOptio
 def build_tuner(spec: SweepSpec, context: TrackingContext, options: TuneOptions, resume: bool) -> tune.Tuner:
     trainable = make_trainable(spec, context, options)
     if resume:
-        tuner = tune.Tuner.restore(str(options.storage_path / options.name), trainable,
+        tuner = tune.Tuner.restore(options.storage.experiment(options.name), trainable,
                                    resume_unfinished=True, resume_errored=True, param_space=tune_space(spec))
         # Tune restores the first run's callbacks from its pickle (a stall guard with that run's clock
         # and verdict); this run's own take their place
@@ -130,7 +129,7 @@ def build_tuner(spec: SweepSpec, context: TrackingContext, options: TuneOptions,
             reuse_actors=options.reuse_actors,
             trial_name_creator=TrialNamer(spec.swept_keys), trial_dirname_creator=trial_dirname),
         run_config=tune.RunConfig(
-            name=options.name, storage_path=str(options.storage_path), verbose=options.verbose,
+            name=options.name, storage_path=options.storage.uri, verbose=options.verbose,
             failure_config=tune.FailureConfig(max_failures=options.max_failures), callbacks=list(options.callbacks),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=None if spec.search_scheduler.keeps_every_checkpoint
                                                     else 2,
@@ -138,9 +137,7 @@ def build_tuner(spec: SweepSpec, context: TrackingContext, options: TuneOptions,
                                                     checkpoint_at_end=True)))
 
 
-def latest_experiment(storage_path: Path, sweep: str) -> str | None:
-    """The newest restorable Tune experiment of this sweep under storage_path, by name."""
-    if not storage_path.is_dir():
-        return None
-    candidates = sorted(p.name for p in storage_path.glob(f"{sweep}-*") if tune.Tuner.can_restore(str(p)))
+def latest_experiment(storage: Storage, sweep: str) -> str | None:
+    """The newest restorable Tune experiment of this sweep in the storage, by name."""
+    candidates = [name for name in storage.experiments(sweep) if tune.Tuner.can_restore(storage.experiment(name))]
     return candidates[-1] if candidates else None

@@ -77,7 +77,8 @@ def finish_sweep(tune_results, spec: SweepSpec, tracking, args, name: str,
     from MLflow (the same path as `python -m orchestration.report`); returns the exit code.
     `stalled`: why the stall guard stopped the sweep and what to do about it, if it did."""
     outcomes = tune_outcomes(tune_results.experiment_path,
-                             lambda config: int(spec.family.resolve(config)[spec.family.budget_param]))
+                             lambda config: int(spec.family.resolve(config)[spec.family.budget_param]),
+                             tune_results.filesystem)
     tracking.finalize_trials(outcomes)
     errors = sum(outcome == "error" for outcome in outcomes.values())
     results = load_results(tracking.client, tracking.experiment_id, tracking.client.get_run(tracking.parent_run_id))

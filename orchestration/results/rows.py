@@ -162,18 +162,18 @@ def _measured_with(family_name: str | None, metric: str) -> tuple[str, ...]:
         return ()
 
 
-def tune_outcomes(experiment_path: str, budget_of) -> dict[str, str]:
+def tune_outcomes(experiment_path: str, budget_of, filesystem=None) -> dict[str, str]:
     """Tune's verdict on each trial, from the state it saved: finished | stopped early | error |
     interrupted. After Ctrl-C Tune marks every trial TERMINATED in memory but saves unfinished ones as
     PENDING first, so only the saved state tells finished from interrupted. `budget_of(config)`
-    gives a trial's iteration budget."""
+    gives a trial's iteration budget; `filesystem` is the storage's (an object store's path has no scheme)."""
     from ray.tune import ExperimentAnalysis
 
     quiet = logging.getLogger("ray.tune.analysis.experiment_analysis")
     level = quiet.level
     quiet.setLevel(logging.ERROR)  # trials that never reported have no result files; that is expected
     try:
-        analysis = ExperimentAnalysis(experiment_path)
+        analysis = ExperimentAnalysis(experiment_path, storage_filesystem=filesystem)
     finally:
         quiet.setLevel(level)
     outcomes = {}
