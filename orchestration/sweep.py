@@ -112,7 +112,7 @@ def _check_options(args: argparse.Namespace) -> None:
 def prepare(args: argparse.Namespace):
     """All checks that need neither Ray nor a trial: returns the spec, tracking URI and Tune options."""
     from orchestration.storage import Storage
-    from orchestration.tracking import check_tracking_uri, resolve_tracking_uri
+    from orchestration.tracking import check_experiment_writable, check_tracking_uri, resolve_tracking_uri
     from orchestration.tuning import latest_experiment
 
     _check_options(args)
@@ -139,6 +139,7 @@ def prepare(args: argparse.Namespace):
 
     uri = resolve_tracking_uri(args.tracking_uri)
     check_tracking_uri(uri)
+    check_experiment_writable(uri, args.experiment or spec.name)
 
     storage = Storage.parse(args.storage_path)
     storage.check()
@@ -159,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
                                          trials_at_once)
     from orchestration.results.finish import finish_sweep, parent_params
     from orchestration.stall import StallGuard, default_timeout
-    from orchestration.tracking import SweepTracking
+    from orchestration.tracking import SweepTracking, write_permission
     from orchestration.tuning import TuneOptions, build_tuner, gpus_per_trial
 
     resources = cluster.connect(args.address, args.num_cpus, args.num_gpus)
@@ -180,9 +181,10 @@ def run(args: argparse.Namespace) -> int:
         slots = max(slots, len(spec.configurations()) * (spec.race["first_seeds"] if spec.race else 1))
     options = dataclasses.replace(options, slots=min(slots, args.max_concurrent or slots))
 
-    tracking = SweepTracking(uri, args.experiment or spec.name)
-    parent = tracking.open_parent(name, parent_params(spec, options, args), tags={
-        "sweep.name": spec.name, "sweep.family": spec.family.name}, resume=args.resume)
+    with write_permission(uri, args.experiment or spec.name):
+        tracking = SweepTracking(uri, args.experiment or spec.name)
+        parent = tracking.open_parent(name, parent_params(spec, options, args), tags={
+            "sweep.name": spec.name, "sweep.family": spec.family.name}, resume=args.resume)
     if not args.resume:
         tracking.log_text(yaml.safe_dump(spec.raw, sort_keys=False), "search_space.yaml")
     print(f"[sweep] {spec.name}: family {spec.family.name}, {spec.metric} ({spec.mode}), "

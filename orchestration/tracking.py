@@ -9,6 +9,8 @@ requests to MLflow are retried the same way.
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 import os
 import subprocess
@@ -62,11 +64,28 @@ def server_health(uri: str, timeout: float = 5.0) -> str | None:
     return None if response.status_code == 200 else f"answered /health with HTTP {response.status_code}"
 
 
+def server_access(uri: str, timeout: float = 5.0) -> str | None:
+    """None when the server lets these credentials in, else why not (one line). The credentials are
+    MLflow's own: MLFLOW_TRACKING_USERNAME / _PASSWORD (or _TOKEN), else its credentials file."""
+    from mlflow.utils.credentials import get_default_host_creds, read_mlflow_creds
+    from mlflow.utils.rest_utils import http_request
+
+    response = http_request(get_default_host_creds(uri), "/api/2.0/mlflow/experiments/search", "POST",
+                            json={"max_results": 1}, max_retries=0, timeout=timeout)
+    if response.status_code not in (401, 403):
+        return None
+    user = read_mlflow_creds().username
+    if user:
+        return f"refused user {user!r} (HTTP {response.status_code}): check MLFLOW_TRACKING_PASSWORD"
+    return (f"asks for credentials (HTTP {response.status_code}): set MLFLOW_TRACKING_USERNAME and "
+            "MLFLOW_TRACKING_PASSWORD, or write them to MLflow's credentials file (~/.mlflow/credentials)")
+
+
 def check_tracking_uri(uri: str, timeout: float = 5.0) -> None:
     """Fail fast, in one line, when the tracking store cannot be reached or written."""
     scheme = urlparse(uri).scheme
     if scheme in ("http", "https"):
-        problem = server_health(uri, timeout)
+        problem = server_health(uri, timeout) or server_access(uri, timeout)
         if problem:
             raise SweepError(f"MLflow tracking URI {uri} {problem}")
     elif scheme == "sqlite":
@@ -151,6 +170,38 @@ class TrackingContext:
     config_keys: tuple[str, ...] = ()  # the swept parameters but the seed: a configuration's id
     system_metrics_s: float | None = 10.0  # MLflow system-metrics sampling interval; None: off
     race: tuple[int, int] | None = None  # a race's (seed_offset, first_seeds): child runs get a race.round tag
+
+
+@contextlib.contextmanager
+def write_permission(uri: str, experiment_name: str):
+    """A tracking server that lets a user in but not write to this experiment: one line, before any trial."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except MlflowException as err:
+        if err.error_code != "PERMISSION_DENIED":
+            raise
+        from mlflow.utils.credentials import read_mlflow_creds
+
+        user = read_mlflow_creds().username or "(anonymous)"
+        raise SweepError(f"MLflow at {uri} does not let user {user!r} write to experiment {experiment_name!r} "
+                         "(PERMISSION_DENIED): its owner or an admin can grant EDIT, or choose another "
+                         "--experiment") from None
+
+
+def check_experiment_writable(uri: str, experiment_name: str) -> None:
+    """A server that lets a user in may not let them write to this experiment (another user's, under
+    basic-auth): found out with an idempotent write (a tag set to the value it has) before Ray starts."""
+    if urlparse(uri).scheme not in ("http", "https"):
+        return
+    client = _client(uri)
+    with write_permission(uri, experiment_name):
+        experiment = client.get_experiment_by_name(experiment_name)
+        if experiment is None or experiment.lifecycle_stage == "deleted":
+            return  # anyone let in may create an experiment
+        key, value = next(iter(EXPERIMENT_TAGS.items()))
+        client.set_experiment_tag(experiment.experiment_id, key, experiment.tags.get(key, value))
 
 
 class SweepTracking:

@@ -34,7 +34,7 @@ def test_nothing_is_open_to_the_world():
     assert [(r["FromPort"], r["ToPort"]) for r in rules] == [(22, 22)], "only SSH"
     assert all(ip["CidrIp"] != "0.0.0.0/0" for r in rules for ip in r["IpRanges"])
     start = " ".join(config["head_start_ray_commands"])
-    assert "mlflow server" in start and "--dashboard-host=127.0.0.1" in start
+    assert "orchestration.tracking_server" in start and "--dashboard-host=127.0.0.1" in start
     assert "pip install" in " ".join(config["setup_commands"])
 
 
@@ -45,9 +45,28 @@ def test_the_heads_mlflow_server_is_sized_for_many_trials():
     server = start[start.index("MLFLOW_SQLALCHEMYSTORE_POOL_SIZE"):start.index("> ~/mlflow/server.log")]
     settings = dict(word.split("=", 1) for word in server.split() if "=" in word and word.startswith("MLFLOW_"))
     assert settings == {"MLFLOW_SQLALCHEMYSTORE_POOL_SIZE": "40", "MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW": "40"}
-    assert "mlflow server" in server and "--workers 4" in server
+    assert "orchestration.tracking_server" in server and "--workers 4" in server
     setup = " ".join(load()["head_setup_commands"])
     assert "postgresql" in setup
     # PostgreSQL must accept every connection the server's pools may open (its default is 100)
     max_connections = int(re.search(r"max_connections\s*=\s*(\d+)", setup).group(1))
     assert max_connections >= 4 * (40 + 40)
+
+
+def test_the_heads_tracking_server_is_the_tested_recipe_authenticated_on_postgresql_with_s3_artifacts():
+    """The head starts the module the auth tests start (tests/test_tracking_auth.py), with these settings."""
+    import shlex
+
+    from orchestration.tracking_server import parse_args
+
+    start = " ".join(load()["head_start_ray_commands"])
+    words = shlex.split(start[start.index("-m orchestration.tracking_server"):start.index("> ~/mlflow/server.log")])[2:]
+    args = parse_args(words)
+    assert args.backend_store_uri.startswith("postgresql+psycopg2://")
+    assert args.auth_database_uri.startswith("postgresql+psycopg2://")
+    assert args.artifacts_destination.startswith("s3://") and args.default_permission == "READ"
+    assert args.credentials_file == "~/.mlflow/credentials" and args.host == "0.0.0.0"
+    setup = " ".join(load()["head_setup_commands"])
+    assert "createdb mlflow_auth" in setup and "boto3" in setup
+    workers = [n for name, n in load()["available_node_types"].items() if name != "head"]
+    assert all(n["node_config"]["IamInstanceProfile"] == {"Name": "ray-autoscaler-v1"} for n in workers)
