@@ -159,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
     from orchestration.resources import (check_cuda_requests, check_trials_fit, cluster_shape, fit_smoke, trial_shapes,
                                          trials_at_once)
     from orchestration.results.finish import finish_sweep, parent_params
+    from orchestration.node_watch import NodeWatch
     from orchestration.stall import StallGuard, default_timeout
     from orchestration.tracking import SweepTracking, write_permission
     from orchestration.tuning import TuneOptions, build_tuner, gpus_per_trial
@@ -166,10 +167,11 @@ def run(args: argparse.Namespace) -> int:
     resources = cluster.connect(args.address, args.num_cpus, args.num_gpus)
     shape = cluster_shape()
     stall = StallGuard(default_timeout(shape.autoscaling) if args.stall_timeout is None else args.stall_timeout)
+    watches = (stall, NodeWatch()) if args.address else (stall,)  # a cluster's nodes can be lost mid-sweep
     options = TuneOptions(
         name=name, storage=storage, cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=gpus_per_trial(args.gpus_per_trial, resources.get("GPU", 0), spec.family.gpu_fraction),
-        max_concurrent=args.max_concurrent, max_failures=args.max_failures, verbose=args.verbose, callbacks=(stall,),
+        max_concurrent=args.max_concurrent, max_failures=args.max_failures, verbose=args.verbose, callbacks=watches,
         search_seed=args.search_seed, cpu_fallback=args.cpu_fallback)
     check_cuda_requests(spec, shape, options.gpus_per_trial)
     if args.smoke:

@@ -18,6 +18,7 @@ from ray import tune
 from orchestration.family import load_family
 from orchestration.fault_injection import inject_failure
 from orchestration.models import log_trial_model
+from orchestration.node_watch import NODE_KEY
 from orchestration.tracking import HP_PREFIX, TrackingContext, TrialRun
 
 LATEST_METRICS = "latest_metrics.json"
@@ -58,7 +59,7 @@ class SweepTrainable(tune.Trainable):
         self.resolved = self.family.resolve(config)
         self.max_iterations = int(self.resolved[self.family.budget_param])
         self.tracking = tracking
-        self.experiment = self.run = None
+        self.experiment = self.run = self.node_id = None
         self.started = self.failed = self.finished = False
         self.latest: dict = {}  # every metric's latest value, for Tune
 
@@ -76,8 +77,9 @@ class SweepTrainable(tune.Trainable):
         torch.set_num_threads(max(1, int(cpus)))
         self.run = TrialRun(self.tracking, self.trial_id, self.trial_name, self.resolved)
         try:
-            placement = gpu_placement()
-            self.run.set_tags({**where_am_i(), **placement})  # kept even when the policy below stops the trial
+            placement, where = gpu_placement(), where_am_i()
+            self.node_id = where["ray.node_id"]  # in every result: the driver's NodeWatch follows trials by node
+            self.run.set_tags({**where, **placement})  # kept even when the policy below stops the trial
             self.run.set_tags(enforce_gpu_policy(placement, self.cpu_fallback))
             self.experiment = self.family.build_experiment(self.resolved)
             if getattr(self.experiment, "device", None) is not None:
@@ -113,7 +115,7 @@ class SweepTrainable(tune.Trainable):
             raise
         # MLflow records each metric at the iteration it was measured (an evaluation every K iterations,
         # say); Tune's schedulers and searchers need every metric in every result, so they see its latest.
-        return {**self.latest, "mlflow_run_id": self.run.run_id, "done": done}
+        return {**self.latest, "mlflow_run_id": self.run.run_id, "done": done, NODE_KEY: self.node_id}
 
     def save_checkpoint(self, checkpoint_dir: str):
         inject_failure(self.trial_name, self.iteration, "checkpoint")
