@@ -60,7 +60,8 @@ def test_the_heads_tracking_server_is_the_tested_recipe_authenticated_on_postgre
     from orchestration.tracking_server import parse_args
 
     start = " ".join(load()["head_start_ray_commands"])
-    words = shlex.split(start[start.index("-m orchestration.tracking_server"):start.index("> ~/mlflow/server.log")])[2:]
+    server = start[start.index("-m orchestration.tracking_server"):start.index("> ~/mlflow/server.log")]
+    words = shlex.split(server)[2:]
     args = parse_args(words)
     assert args.backend_store_uri.startswith("postgresql+psycopg2://")
     assert args.auth_database_uri.startswith("postgresql+psycopg2://")

@@ -16,7 +16,8 @@ class Trial:
 def watch_over(table: list[dict]):
     lines = []
     clock = iter(range(0, 10_000, 10))
-    watch = NodeWatch(poll_s=1, nodes=lambda: table, clock=lambda: next(clock), out=lambda line, **_: lines.append(line))
+    watch = NodeWatch(poll_s=1, nodes=lambda: table, clock=lambda: next(clock),
+                      out=lambda line, **_: lines.append(line))
     return watch, lines
 
 

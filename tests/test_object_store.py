@@ -97,7 +97,8 @@ def test_a_sweep_keeps_its_state_in_the_bucket_and_resumes_from_the_bucket_alone
             "PYTHONPATH": str(REPO), "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD": "false"}
         report = subprocess.run([sys.executable, "-m", "orchestration.report", "tiny", "--tracking-uri", server.uri],
                                 cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120)
-        assert report.returncode == 0 and all(s in report.stdout for s in ("cosine", "linear", "sigmoid")), report.stderr
+        assert report.returncode == 0, report.stderr
+        assert all(schedule in report.stdout for schedule in ("cosine", "linear", "sigmoid")), report.stdout
         use = subprocess.run([sys.executable, "-m", "orchestration.use", "tiny", "--tracking-uri", server.uri,
                               "--samples", "4", "--out", "out"], cwd=elsewhere, env=env, capture_output=True,
                              text=True, timeout=300)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import REPO, free_port, run_cli
+from conftest import REPO, free_port
 from test_sweep_integration import write_space
 
 

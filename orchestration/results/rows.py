@@ -97,9 +97,22 @@ def _number(value) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-def _last(client, run_id: str, metric: str, step: int) -> float | None:
-    values = [m.value for m in client.get_metric_history(run_id, metric) if m.step == step]
+def _at(history: list, step: int) -> float | None:
+    values = [m.value for m in history if m.step == step]
     return _number(values[-1]) if values else None
+
+
+HISTORY_THREADS = 8  # a tracking server answers one history per request: a sweep of 1,000 runs asks 3,000
+
+
+def metric_histories(client, runs: list, keys: tuple[str, ...]) -> dict[tuple[str, str], list]:
+    """{(run id, metric): its history} for each run that has the metric, fetched in parallel."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = [(run.info.run_id, key) for run in runs for key in keys if key in run.data.metrics]
+    with ThreadPoolExecutor(HISTORY_THREADS) as pool:
+        histories = list(pool.map(lambda job: client.get_metric_history(*job), jobs))
+    return dict(zip(jobs, histories))
 
 
 def load_rows(client, experiment_id: str, parent) -> tuple[SweepView, list[RunRow]]:
@@ -112,18 +125,18 @@ def load_rows(client, experiment_id: str, parent) -> tuple[SweepView, list[RunRo
     children = all_runs(client, [experiment_id], f"tags.`{PARENT_TAG}` = '{parent.info.run_id}'")
     measured_with = _measured_with(params.get("family") or parent.data.tags.get("sweep.family"), view.metric)
     measured = {key: set() for key in measured_with}
+    children = [run for run in children if TRIAL_TAG in run.data.tags]  # not e.g. a `use` run under the sweep
+    ci_keys = (f"{view.metric}_ci_low", f"{view.metric}_ci_high")
+    histories = metric_histories(client, children, (view.metric, *ci_keys))
     rows = []
     for run in children:
         run_id, tags = run.info.run_id, run.data.tags
-        if TRIAL_TAG not in tags:  # e.g. a `python -m orchestration.use` run nested under the sweep
-            continue
         for key in measured_with:
             measured[key].add(run.data.params.get(key, "?"))
-        history = sorted((m.step, m.value) for m in client.get_metric_history(run_id, view.metric) if m.step > 0)
+        history = sorted((m.step, m.value) for m in histories.get((run_id, view.metric), []) if m.step > 0)
         values = [v for _, v in history if math.isfinite(v)]
         final_step = history[-1][0] if history else 0
-        low = _last(client, run_id, f"{view.metric}_ci_low", final_step) if history else None
-        high = _last(client, run_id, f"{view.metric}_ci_high", final_step) if history else None
+        low, high = (_at(histories.get((run_id, key), []), final_step) if history else None for key in ci_keys)
         config = {k: run.data.params.get(k) for k in view.config_keys}
         outcome = OUTCOMES.get(run.info.status, run.info.status.lower())
         if outcome == "finished" and tags.get(STOPPED_EARLY_TAG) == "true":
