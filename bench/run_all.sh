@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every benchmark, one after another (they must not share the CPUs), then BENCHMARKS.md.
-# About five and a half hours on 2 cores (bench/gpu.py runs only where there is a GPU). Needs the project installed plus diffusers: pip install -e ".[bench]"
+# About six and a quarter hours on 2 cores (bench/gpu.py runs only where there is a GPU). Needs the project installed plus diffusers: pip install -e ".[bench]"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python bench/rl.py
@@ -16,4 +16,5 @@ python bench/pbt_vs_grid.py
 python bench/speedups.py
 # needs PostgreSQL's server binaries (apt install postgresql) and psycopg2-binary (in .[bench])
 python bench/tracking_load.py --seconds 30 --label after --repeats 3
+python bench/many_trials.py   # 1,000 trials on a 3-node local cluster (about 40 minutes)
 python bench/report.py

@@ -20,13 +20,11 @@ def describe(node: dict) -> str:
 
 
 class NodeWatch(Callback):
-    def __init__(self, poll_s: float = 2.0, nodes=None, clock=time.monotonic, out=print):
-        """`nodes`: Ray's node table (ray.nodes); `out`: where the lines go."""
-        if nodes is None:
-            import ray
-
-            nodes = ray.nodes
-        self.poll_s, self.nodes, self.clock, self.out = poll_s, nodes, clock, out
+    def __init__(self, poll_s: float = 2.0, nodes=None, clock=None, out=None):
+        """`nodes`: Ray's node table (default ray.nodes); `clock`: seconds (default time.monotonic); `out`: where
+        the lines go (default print). The defaults are looked up when used: Tune pickles its callbacks with
+        the experiment, and builtins such as print may be replaced by then."""
+        self.poll_s, self._nodes, self._clock, self._out = poll_s, nodes, clock, out
         self.alive: dict[str, dict] = {}  # node id -> Ray's record, as of the last poll
         self.lost: dict[str, str] = {}  # node id -> description, of nodes gone during this sweep
         self.trial_node: dict[str, str] = {}  # trial id -> node id of its last result
@@ -34,9 +32,22 @@ class NodeWatch(Callback):
         self.last_poll = -float("inf")
         self.events: list[str] = []  # every line said
 
+    def nodes(self) -> list[dict]:
+        if self._nodes is not None:
+            return self._nodes()
+        import ray
+
+        return ray.nodes()
+
+    def clock(self) -> float:
+        return self._clock() if self._clock is not None else time.monotonic()
+
+    def out(self, line: str) -> None:
+        (self._out or print)(line, flush=True)
+
     def _say(self, line: str) -> None:
         self.events.append(line)
-        self.out(f"[cluster] {line}", flush=True)
+        self.out(f"[cluster] {line}")
 
     def _say_move(self, trial: str, lost: str, where: str, resumed_from: int) -> None:
         self._say(f"trial {trial} moved from lost node {lost} to {where}, continuing from its checkpoint at "

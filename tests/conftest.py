@@ -25,19 +25,17 @@ def free_port() -> int:
 
 
 class MlflowServer:
-    def __init__(self, root: Path, port: int | None = None, artifacts: str | None = None, env: dict | None = None,
-                 app: str | None = None):
+    """A real `mlflow server` on 127.0.0.1 (subclasses start another command that runs one)."""
+
+    def __init__(self, root: Path, port: int | None = None, artifacts: str | None = None, env: dict | None = None):
         """`artifacts`: where the server keeps artifacts (default a folder under root; s3://... with `env`
-        naming the store); `app`: an MLflow server app such as basic-auth."""
-        self.port = port or free_port()
+        naming the store)."""
+        self.root, self.port = root, port or free_port()
         self.uri = f"http://127.0.0.1:{self.port}"
         self.log = open(root / "mlflow-server.log", "w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(self.port),
-             "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-             "--artifacts-destination", artifacts or str(root / "artifacts"), "--workers", "1",
-             *(["--app-name", app] if app else [])],
-            cwd=root, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **(env or {})})
+        self.process = subprocess.Popen(self.command(root, artifacts), cwd=root, stdout=self.log,
+                                        stderr=subprocess.STDOUT, start_new_session=True,
+                                        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})})
         deadline = time.time() + 120
         while time.time() < deadline:
             if self.process.poll() is not None:
@@ -49,6 +47,11 @@ class MlflowServer:
                 time.sleep(0.5)
         self.stop()
         raise RuntimeError("mlflow server did not become healthy within 120 s")
+
+    def command(self, root: Path, artifacts: str | None) -> list[str]:
+        return [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(self.port),
+                "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+                "--artifacts-destination", artifacts or str(root / "artifacts"), "--workers", "1"]
 
     def client(self):
         from mlflow.tracking import MlflowClient

@@ -73,3 +73,15 @@ def test_no_line_while_every_node_lives():
         watch.on_step_begin(step, [trial])
         watch.on_trial_result(step, [], trial, result("a" * 16, step + 1))
     assert lines == []
+
+
+def test_it_pickles_with_the_experiment_even_once_print_is_replaced(monkeypatch):
+    """Tune pickles its callbacks with the experiment; by then print may be another object (Ray's output
+    handling replaces it), and a callback that kept a reference to the builtin could not be saved."""
+    import builtins
+    import pickle
+
+    watch = NodeWatch()
+    monkeypatch.setattr(builtins, "print", lambda *args, **kwargs: None)
+    restored = pickle.loads(pickle.dumps(watch))
+    assert restored.poll_s == watch.poll_s

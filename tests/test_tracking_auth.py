@@ -6,49 +6,32 @@ from MLflow's credentials file finishes, and a second user cannot write to the f
 from __future__ import annotations
 
 import os
-import signal
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from conftest import REPO, free_port
+from conftest import REPO, MlflowServer
 from test_sweep_integration import write_space
 
 
-class AuthServer:
+class AuthServer(MlflowServer):
+    """The head's server: `python -m orchestration.tracking_server`, its home and the user's home under root."""
+
     def __init__(self, root: Path):
-        self.root, self.port = root, free_port()
-        self.uri = f"http://127.0.0.1:{self.port}"
         self.home = root / "user-home"  # the head user's home: ~/.mlflow/credentials is written there
-        self.log = open(root / "server.log", "w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "orchestration.tracking_server", "--home", str(root / "mlflow"), "--port",
-             str(self.port), "--workers", "1", "--credentials-file", str(self.home / ".mlflow" / "credentials")],
-            cwd=root, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, "PYTHONPATH": str(REPO)})
-        deadline = time.time() + 120
-        while True:
-            assert self.process.poll() is None and time.time() < deadline, (root / "server.log").read_text()[-3000:]
-            try:
-                if requests.get(f"{self.uri}/health", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                time.sleep(0.5)
+        super().__init__(root)
         self.password = (root / "mlflow" / "admin_password").read_text().strip()
+
+    def command(self, root: Path, artifacts: str | None) -> list[str]:
+        return [sys.executable, "-m", "orchestration.tracking_server", "--home", str(root / "mlflow"), "--port",
+                str(self.port), "--workers", "1", "--credentials-file", str(self.home / ".mlflow" / "credentials")]
 
     def request(self, method: str, path: str, auth=None, **kwargs) -> requests.Response:
         return requests.request(method, f"{self.uri}/api/2.0/mlflow/{path}", auth=auth, timeout=30, **kwargs)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=30)
-        self.log.close()
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +69,7 @@ def test_the_password_stays_private_and_anonymous_or_wrong_credentials_are_refus
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert server.password in credentials.read_text() and len(server.password) >= 24
     assert server.password not in (server.root / "mlflow" / "basic_auth.ini").read_text()
-    assert server.password not in (server.root / "server.log").read_text()
+    assert server.password not in (server.root / "mlflow-server.log").read_text()
 
     assert server.request("POST", "experiments/search", json={"max_results": 1}).status_code == 401
     assert server.request("POST", "experiments/search", json={"max_results": 1},
