@@ -64,6 +64,7 @@ def publish(client, parent_run_id: str, results: Results) -> None:
                 paths.append(race.plot(results.configs, view, Path(tmp) / "race.png"))
             for path in paths:
                 client.log_artifact(parent_run_id, str(path), "results")
-            pbt.publish(client, parent_run_id, results.rows, view, Path(tmp))
+            if view.scheduler == "pbt":  # its lineage reads every run once more
+                pbt.publish(client, parent_run_id, results.rows, view, Path(tmp))
     except Exception as err:  # a plotting problem must not cost the sweep its tables
         print(f"[results] warning: plots failed: {err}", file=sys.stderr)

@@ -63,6 +63,8 @@ def failure_lines(tracking, outcomes: dict[str, str], limit: int = 5) -> list[st
     from collections import Counter
 
     failed = {trial for trial, outcome in outcomes.items() if outcome == "error"}
+    if not failed:
+        return []
     errors = Counter(run.data.tags.get("error", "no error recorded").splitlines()[0][:400]
                      for run in tracking.child_runs() if run.data.tags.get(TRIAL_TAG) in failed)
     lines = [f"failed ({count} trial{'s' * (count > 1)}): {error}" for error, count in errors.most_common(limit)]

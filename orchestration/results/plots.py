@@ -22,10 +22,15 @@ def _pyplot():
     return plt
 
 
+LABELLED = 10  # configurations named in a legend; a sweep of hundreds draws the rest unnamed
+
+
 def curves(configs: list[Configuration], view: SweepView, path: Path) -> Path:
+    """The first LABELLED configurations (the table's order: best first) in colour with their bands, any
+    others as thin grey lines behind them."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for config in configs:
+    for rank, config in enumerate(configs):
         by_step: dict[int, list[float]] = {}
         for run in config.runs:
             for step, value in run.history:
@@ -34,14 +39,18 @@ def curves(configs: list[Configuration], view: SweepView, path: Path) -> Path:
             continue
         steps = sorted(by_step)
         means = [float(np.mean(by_step[s])) for s in steps]
-        line, = ax.plot(steps, means, marker="o", markersize=3, label=config.label())
+        if rank >= LABELLED:
+            ax.plot(steps, means, color="0.75", lw=0.5, zorder=1)
+            continue
+        line, = ax.plot(steps, means, marker="o", markersize=3, label=config.label(), zorder=3)
         bands = [t_interval(by_step[s]) for s in steps]
         if any(b is not None for b in bands):
             ax.fill_between(steps, [b.low if b else m for b, m in zip(bands, means)],
                             [b.high if b else m for b, m in zip(bands, means)], color=line.get_color(), alpha=0.15)
     ax.set_xlabel("iteration")
     ax.set_ylabel(view.metric_label)
-    ax.set_title(f"{view.metric}: mean over seeds with 95% CI band")
+    others = f"; {len(configs) - LABELLED} more in grey" if len(configs) > LABELLED else ""
+    ax.set_title(f"{view.metric}: mean over seeds with 95% CI band{others}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -85,7 +94,7 @@ def by_parameter(configs: list[Configuration], view: SweepView, key: str, path: 
     ax.set_ylabel(f"{view.metric_label} (final)")
     ax.set_title("mean over seeds with 95% CI; thin lines: one seed each")
     ax.grid(alpha=0.3)
-    if others:
+    if others and len(colours) <= LABELLED:  # hundreds of combinations would bury the plot in a legend
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -97,22 +97,34 @@ def _number(value) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-def _at(history: list, step: int) -> float | None:
-    values = [m.value for m in history if m.step == step]
-    return _number(values[-1]) if values else None
-
-
 HISTORY_THREADS = 8  # a tracking server answers one history per request: a sweep of 1,000 runs asks 3,000
 
 
-def metric_histories(client, runs: list, keys: tuple[str, ...]) -> dict[tuple[str, str], list]:
-    """{(run id, metric): its history} for each run that has the metric, fetched in parallel."""
+def latest_metrics(run) -> dict[str, tuple[int, float]]:
+    """{metric: (step, value)} of its latest value, as the search returned the run (no request)."""
+    return {m.key: (m.step, m.value) for m in run.data.to_proto().metrics}
+
+
+def metric_histories(client, runs: list, key: str) -> dict[str, list[tuple[int, float]]]:
+    """{run id: [(step, value)] of `key`, steps > 0}, fetched in parallel, and only for runs that logged it
+    after step 1: up to step 1 the latest value the search returned is the whole history (each step is
+    logged once), which spares a request per run in sweeps of one-iteration trials."""
     from concurrent.futures import ThreadPoolExecutor
 
-    jobs = [(run.info.run_id, key) for run in runs for key in keys if key in run.data.metrics]
+    histories, fetch = {}, []
+    for run in runs:
+        step, value = latest_metrics(run).get(key, (None, None))
+        if step is None:
+            histories[run.info.run_id] = []
+        elif step <= 1:
+            histories[run.info.run_id] = [(step, value)] if step == 1 else []
+        else:
+            fetch.append(run.info.run_id)
     with ThreadPoolExecutor(HISTORY_THREADS) as pool:
-        histories = list(pool.map(lambda job: client.get_metric_history(*job), jobs))
-    return dict(zip(jobs, histories))
+        fetched = pool.map(lambda run_id: client.get_metric_history(run_id, key), fetch)
+        for run_id, history in zip(fetch, fetched):
+            histories[run_id] = [(m.step, m.value) for m in history if m.step > 0]
+    return histories
 
 
 def load_rows(client, experiment_id: str, parent) -> tuple[SweepView, list[RunRow]]:
@@ -127,16 +139,19 @@ def load_rows(client, experiment_id: str, parent) -> tuple[SweepView, list[RunRo
     measured = {key: set() for key in measured_with}
     children = [run for run in children if TRIAL_TAG in run.data.tags]  # not e.g. a `use` run under the sweep
     ci_keys = (f"{view.metric}_ci_low", f"{view.metric}_ci_high")
-    histories = metric_histories(client, children, (view.metric, *ci_keys))
+    histories = metric_histories(client, children, view.metric)
     rows = []
     for run in children:
         run_id, tags = run.info.run_id, run.data.tags
         for key in measured_with:
             measured[key].add(run.data.params.get(key, "?"))
-        history = sorted((m.step, m.value) for m in histories.get((run_id, view.metric), []) if m.step > 0)
+        history = sorted(histories[run_id])
         values = [v for _, v in history if math.isfinite(v)]
         final_step = history[-1][0] if history else 0
-        low, high = (_at(histories.get((run_id, key), []), final_step) if history else None for key in ci_keys)
+        # the interval of the final value: logged with it, so the latest of each at the same step
+        latest = latest_metrics(run)
+        low, high = (_number(latest[key][1]) if history and latest.get(key, (None,))[0] == final_step else None
+                     for key in ci_keys)
         config = {k: run.data.params.get(k) for k in view.config_keys}
         outcome = OUTCOMES.get(run.info.status, run.info.status.lower())
         if outcome == "finished" and tags.get(STOPPED_EARLY_TAG) == "true":
