@@ -44,7 +44,7 @@ def bulk_sweep(uri: str) -> None:
                 PARENT_TAG: parent.info.run_id, TRIAL_TAG: f"t{config}_{seed}",
                 CONFIG_TAG: config_id({"lr": lr})})
             client.log_batch(run.info.run_id, params=[Param("lr", lr), Param("seed", str(seed)),
-                                                      Param("iterations", "1")],
+                                                      Param("iterations", "1"), Param("eval_samples", "64")],
                              metrics=[Metric("eval/fid", planted_fid(config, seed), 0, 1)])
             client.set_terminated(run.info.run_id, "FINISHED")
 
@@ -65,7 +65,7 @@ def test_report_is_complete_and_correct_for_12000_runs(artifact_dir):
         table = list(csv.DictReader(io.StringIO(report.stdout)))
         assert len(table) == CONFIGS
         assert all(row["seeds"] == str(SEEDS) for row in table)
-        means = {row["lr"]: float(row["eval/fid mean"]) for row in table}
+        means = {row["lr"]: float(row["eval/fid (eval_samples=64) mean"]) for row in table}
         for config in (0, 1, 1234, CONFIGS - 1):
             lr = f"{1e-4 * (1 + config / 1000):.7g}"
             expected = sum(planted_fid(config, seed) for seed in range(SEEDS)) / SEEDS
