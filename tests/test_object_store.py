@@ -33,19 +33,31 @@ def refusal(tmp_path, storage: str, env: dict) -> str:
     return lines[0]
 
 
-def test_a_bucket_that_does_not_exist_wrong_credentials_and_an_unreachable_endpoint_are_refused(tmp_path, s3):
+def test_a_bucket_that_does_not_exist_wrong_credentials_and_an_unreachable_endpoint_are_refused(tmp_path, s3,
+                                                                                                monkeypatch):
+    from orchestration.errors import SweepError
+    from orchestration.storage import Storage
+
     s3.create_bucket("present")
+    # the whole path once: one line on stderr, exit 2, before Ray or MLflow
     assert "bucket 'absent' does not exist" in refusal(tmp_path, "s3://absent/ray_results", s3.env)
-    wrong_key = {**s3.env, "AWS_SECRET_ACCESS_KEY": "not-the-secret"}
-    assert "refused these credentials" in refusal(tmp_path, "s3://present/ray_results", wrong_key)
+
+    def refused(uri: str, **env: str) -> str:  # the same check in this process, for the other cases
+        for key, value in {**s3.env, **env}.items():
+            monkeypatch.setenv(key, value)
+        with pytest.raises(SweepError) as error:
+            Storage.parse(uri).check()
+        return str(error.value)
+
+    assert "refused these credentials" in refused("s3://present/ray_results", AWS_SECRET_ACCESS_KEY="not-the-secret")
     nobody = f"http://127.0.0.1:{free_port()}"
-    assert f"storage endpoint {nobody} is unreachable" in refusal(
-        tmp_path, "s3://present/ray_results", {**s3.env, "AWS_ENDPOINT_URL": nobody})
+    assert f"storage endpoint {nobody} is unreachable" in refused("s3://present/ray_results", AWS_ENDPOINT_URL=nobody)
     # the endpoint in pyarrow's URI form, as Tune also takes it
-    assert f"storage endpoint {nobody} is unreachable" in refusal(
-        tmp_path, f"s3://present/ray_results?endpoint_override={nobody.removeprefix('http://')}&scheme=http", s3.env)
-    assert "--storage-path 'nope://x'" in refusal(tmp_path, "nope://x", s3.env)
+    assert f"storage endpoint {nobody} is unreachable" in refused(
+        f"s3://present/ray_results?endpoint_override={nobody.removeprefix('http://')}&scheme=http")
+    assert "--storage-path 'nope://x'" in refused("nope://x")
     assert s3.keys("present") == []  # the write check leaves nothing behind
+    Storage.parse("s3://present/ray_results").check()  # and passes with the right settings
 
 
 @pytest.mark.slow
