@@ -556,7 +556,8 @@ def many_trials_section() -> list[str]:
             (f"- The trial phase took {r['trial_phase_s']:.0f} s for {r['sum_trial_s']:.0f} trial-seconds over "
              f"{r['slots']} slots; the sweep {r['sweep_wall_s']:.0f} s from the command to its exit, "
              f"{r['start_to_first_trial_s']:.0f} s of it before the first trial's run opened."),
-            *([(f"- Earlier ({e['why']}; commit `{e['git_commit']}`, {e['date']}): end of sweep {e['end_of_sweep_s']} s "
+            *([(f"- Earlier ({e['why']}; commit `{e['git_commit']}`, {e['date']}): end of sweep "
+                f"{e['end_of_sweep_s']} s "
                 f"and `report` {e['report_s']} s, both over their targets. Profiled (cProfile) on that run's store: "
                 "the results read 3 metric histories per run one request at a time (30 s), PBT's lineage read "
                 "every run again in a sweep without PBT (22 s under the profiler), and the curves plot drew a "
