@@ -28,7 +28,8 @@ def race_rows(configs: list[Configuration], view: SweepView) -> list[list[str]]:
             out = race.eliminated.get(config_id)
             rows.append([str(round_.number), str(round_.seeds), labels[config_id], config_id,
                          "" if mean is None else f"{mean:.8g}",
-                         "0" if config_id == round_.best else "" if comparison is None else f"{comparison.difference:.8g}",
+                         "0" if config_id == round_.best
+                         else "" if comparison is None else f"{comparison.difference:.8g}",
                          "" if comparison is None else f"{comparison.low:.8g}",
                          "" if comparison is None else f"{comparison.high:.8g}",
                          str(out[0]) if out and out[0] == round_.number else "",

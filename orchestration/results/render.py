@@ -164,7 +164,7 @@ def race_line(configs: list[Configuration], view: SweepView) -> str:
 def diverged_lines(configs: list[Configuration]) -> list[str]:
     """Configurations a diverged seed (a non-finite final) keeps out of the ranking."""
     diverged = [c for c in configs if c.diverged_seeds]
-    return [f"diverged (NaN or inf at the end), so not ranked: "
+    return ["diverged (NaN or inf at the end), so not ranked: "
             + "; ".join(f"{c.label()} on seed {', '.join(map(str, c.diverged_seeds))}" for c in diverged)] \
         if diverged else []
 
