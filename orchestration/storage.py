@@ -33,9 +33,11 @@ class Storage:
         import pyarrow.fs
 
         try:
-            _, root = pyarrow.fs.FileSystem.from_uri(text)
+            filesystem, root = pyarrow.fs.FileSystem.from_uri(text)
         except Exception as err:  # pyarrow's ArrowInvalid, OSError: a scheme or query it does not know
             raise SweepError(f"--storage-path {text!r}: {_first_line(err)}") from None
+        if isinstance(filesystem, pyarrow.fs.LocalFileSystem):  # file:///path is a folder
+            return cls.parse(root)
         return cls(uri=text, root=root.rstrip("/"))
 
     @property

@@ -70,8 +70,11 @@ def server_access(uri: str, timeout: float = 5.0) -> str | None:
     from mlflow.utils.credentials import get_default_host_creds, read_mlflow_creds
     from mlflow.utils.rest_utils import http_request
 
-    response = http_request(get_default_host_creds(uri), "/api/2.0/mlflow/experiments/search", "POST",
-                            json={"max_results": 1}, max_retries=0, timeout=timeout)
+    try:
+        response = http_request(get_default_host_creds(uri), "/api/2.0/mlflow/experiments/search", "POST",
+                                json={"max_results": 1}, max_retries=0, timeout=timeout)
+    except Exception as err:  # it answered /health a moment ago: a timeout, a dropped connection
+        return f"answered /health but not a search ({type(err).__name__})"
     if response.status_code not in (401, 403):
         return None
     user = read_mlflow_creds().username

@@ -58,6 +58,9 @@ def test_a_bucket_that_does_not_exist_wrong_credentials_and_an_unreachable_endpo
     assert "--storage-path 'nope://x'" in refused("nope://x")
     assert s3.keys("present") == []  # the write check leaves nothing behind
     Storage.parse("s3://present/ray_results").check()  # and passes with the right settings
+    local = Storage.parse(f"file://{tmp_path}/results")  # a file:// URI is a folder, as a plain path is
+    local.check()
+    assert not local.remote and local.experiment("x") == str(tmp_path / "results" / "x")
 
 
 @pytest.mark.slow
