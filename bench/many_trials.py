@@ -10,9 +10,11 @@ few steps, FID from 64 samples), and measures:
   per trial and slot: (wall - sum / slots) * slots / N;
 - the end of the sweep (results, plots, registry): the last trial's end to the driver's exit;
 - `python -m orchestration.report` against the server.
+With --s3 the checkpoints and Tune's state go to an S3 server started here (moto's, as in the tests) and the
+result is kept as many_trials_s3.json: what object storage costs per trial.
 
-    python bench/many_trials.py                 # 1,000 trials (about 40 minutes on 2 cores)
-    python bench/many_trials.py --trials 100    # a quicker look
+    python bench/many_trials.py                 # 1,000 trials (about 15-20 minutes on 2 cores)
+    python bench/many_trials.py --trials 100 --s3
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=1000)
     parser.add_argument("--cpus-per-node", type=int, default=1, help="trial slots per node (3 nodes)")
+    parser.add_argument("--s3", action="store_true", help="checkpoints and state in an S3 server started here")
     args = parser.parse_args()
 
     from conftest import MlflowServer
@@ -58,17 +61,23 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="many_trials-"))
     server = MlflowServer(workdir)
+    storage, storage_env, s3 = str(workdir / "ray_results"), {}, None
+    if args.s3:
+        from object_store import S3Server
+
+        s3 = S3Server(workdir)
+        storage, storage_env = f"s3://{s3.create_bucket('sweeps')}/ray_results", s3.env
     try:
         with local_cluster(workdir, [f"--num-cpus={args.cpus_per_node}"], workers=2) as nodes:
             command = [sys.executable, "-m", "orchestration.sweep", str(SPACE), "--address", nodes["address"],
-                       "--tracking-uri", server.uri, "--storage-path", str(workdir / "ray_results"),
+                       "--tracking-uri", server.uri, "--storage-path", storage,
                        "--num-samples", str(args.trials), "--verbose", "0"]
             print("$", " ".join(command), flush=True)
             stop, peak = threading.Event(), [0.0]
             started = time.time()
             with open(workdir / "sweep.txt", "w") as out:
                 sweep = subprocess.Popen(command, cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
-                                         env={**os.environ, "PYTHONPATH": str(ROOT), **TOKEN_ENV})
+                                         env={**os.environ, "PYTHONPATH": str(ROOT), **TOKEN_ENV, **storage_env})
                 sampler = threading.Thread(target=peak_rss_mb, args=(sweep.pid, stop, peak), daemon=True)
                 sampler.start()
                 code = sweep.wait()
@@ -95,7 +104,8 @@ def main() -> None:
         assert report.returncode == 0, report.stderr[-2000:]
         rows = len(report.stdout.strip().splitlines()) - 1
         result = {
-            "space": shown_path(SPACE), "trials": args.trials, "finished_runs": len(runs), "report_rows": rows,
+            "space": shown_path(SPACE), "storage": "s3 (moto)" if args.s3 else "local folder",
+            "trials": args.trials, "finished_runs": len(runs), "report_rows": rows,
             "nodes": 3, "slots": slots,
             "driver_peak_rss_mb": round(peak[0]),
             "start_to_first_trial_s": round(first_start - started, 1),
@@ -105,9 +115,11 @@ def main() -> None:
             "end_of_sweep_s": round(ended - last_end, 1), "report_s": round(report_s, 1),
             "sweep_wall_s": round(ended - started, 1)}
         print(result)
-        write_result("many_trials", result)
+        write_result("many_trials_s3" if args.s3 else "many_trials", result)
     finally:
         server.stop()
+        if s3:
+            s3.stop()
 
 
 if __name__ == "__main__":
