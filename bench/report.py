@@ -564,7 +564,12 @@ def many_trials_section() -> list[str]:
                 "legend of 1,000 entries. Now: the interval comes with the search's latest metrics, histories "
                 "are fetched in parallel and only for runs with more than one step (a sweep of longer trials "
                 "still fetches one per run), the lineage only for PBT, and the plots name the best 10 "
-                "configurations.")] if (e := r.get("earlier")) else []), ""]
+                "configurations.")] if (e := r.get("earlier")) else []),
+            *([f"- With checkpoints and Tune's state in S3 (moto's server on this machine; `{q['command']}` at "
+               f"`{q['git_commit']}`, {q['date']}): {q['trials']} trials, overhead {q['overhead_per_trial_s']:.2f} s "
+               f"per trial, end of sweep {q['end_of_sweep_s']:.1f} s, report {q['report_s']:.1f} s, driver peak "
+               f"RSS {q['driver_peak_rss_mb'] / 1024:.2f} GB, {q['mean_trial_s']} s per trial."]
+              if (q := load("many_trials_s3")) else []), ""]
 
 
 def main() -> None:
