@@ -568,7 +568,10 @@ def many_trials_section() -> list[str]:
             *([f"- With checkpoints and Tune's state in S3 (moto's server on this machine; `{q['command']}` at "
                f"`{q['git_commit']}`, {q['date']}): {q['trials']} trials, overhead {q['overhead_per_trial_s']:.2f} s "
                f"per trial, end of sweep {q['end_of_sweep_s']:.1f} s, report {q['report_s']:.1f} s, driver peak "
-               f"RSS {q['driver_peak_rss_mb'] / 1024:.2f} GB, {q['mean_trial_s']} s per trial."]
+               f"RSS {q['driver_peak_rss_mb'] / 1024:.2f} GB, {q['mean_trial_s']} s per trial. moto is one Python "
+               "process on the same 2 cores as the trials, so this says what this object store costs here, not what "
+               "S3 costs; where the longer end of the sweep goes (Tune's last upload of its state, the outcomes "
+               "read back) was not profiled."]
               if (q := load("many_trials_s3")) else []), ""]
 
 
