@@ -70,6 +70,7 @@ def test_a_trial_given_a_gpu_torch_cannot_see_fails_at_once_naming_the_node(tmp_
     assert not client.get_metric_history(run.info.run_id, "train/loss"), "it failed before training"
 
 
+@pytest.mark.long  # for time: the two-node declared-GPU tests (test_multinode.py, long) also check packing
 def test_gpu_shares_pack_trials_and_each_run_records_its_gpu(tmp_path):
     """One declared GPU, 4 CPUs and --gpus-per-trial 0.5: the CPUs would hold 4 trials, the GPU holds 2."""
     tiny_sweep(tmp_path, schedules=("linear", "cosine", "sigmoid", "quadratic"), steps=20, iterations=3)
