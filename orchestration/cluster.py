@@ -6,10 +6,10 @@ import socket
 import sys
 from urllib.parse import urlparse, urlunparse
 
-from orchestration.errors import SweepError
+from orchestration.errors import SweepError, first_line
 
 
-def _port_open(host: str, port: int, timeout: float) -> bool:
+def port_open(host: str, port: int, timeout: float) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):
             return True
@@ -25,7 +25,7 @@ def check_address(address: str, timeout: float = 5.0) -> None:
     host, sep, port = target.rpartition(":")
     if not sep or not port.isdigit():
         raise SweepError(f"Ray address {address!r} must be 'auto', 'host:port' or 'ray://host:port'")
-    if not _port_open(host, int(port), timeout):
+    if not port_open(host, int(port), timeout):
         raise SweepError(f"Ray address {address} is unreachable (no answer on {host}:{port})")
 
 
@@ -54,8 +54,7 @@ def connect(address: str | None, num_cpus: int | None = None, num_gpus: float | 
         else:
             ray.init(num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False, runtime_env=runtime_env)
     except (ConnectionError, RuntimeError, ValueError) as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise SweepError(f"cannot connect to Ray at {address or 'a new local instance'}: {first_line}") from None
+        raise SweepError(f"cannot connect to Ray at {address or 'a new local instance'}: {first_line(err)}") from None
     return ray.cluster_resources()
 
 

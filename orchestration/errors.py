@@ -5,6 +5,12 @@ class SweepError(Exception):
     """A problem with the user's input or environment, phrased for the user."""
 
 
+def first_line(err: BaseException) -> str:
+    """An exception's first line of text (its type's name when it has none): what a one-line message quotes."""
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
+
+
 def quote(value, limit: int = 200) -> str:
     """repr(value) cut to `limit` characters: a message quotes what was wrong, not a 50 MB value."""
     import reprlib

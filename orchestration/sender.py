@@ -21,7 +21,7 @@ import threading
 import time
 from collections import deque
 
-from orchestration.errors import UNREACHABLE_SIGNS
+from orchestration.errors import UNREACHABLE_SIGNS, first_line
 
 RETRY_LIMIT_ENV = "SWEEP_TRACKING_RETRY_S"
 DEFAULT_RETRY_LIMIT_S = 600.0
@@ -64,7 +64,7 @@ def call_with_retries(call, what: str, limit_s: float | None = None, sleep=time.
                 raise
             waited = clock() - started
             if waited >= limit_s:
-                first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+                first = first_line(err)[:200]
                 raise TrackingUnavailable(
                     f"the MLflow tracking server stopped answering: {what} was refused or unanswered for "
                     f"{waited:.0f} s ({RETRY_LIMIT_ENV}={limit_s:g}); last: {type(err).__name__}: {first}") from err

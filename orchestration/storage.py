@@ -9,12 +9,11 @@ an unreachable endpoint is one line, not a trial failure minutes later."""
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlparse, urlunparse
 
-from orchestration.errors import SweepError
+from orchestration.errors import SweepError, first_line
 
 # Settings the trials on other nodes need to reach the same store as this process: forwarded with the job
 ENVIRONMENT = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
@@ -29,13 +28,14 @@ class Storage:
     @classmethod
     def parse(cls, text: str) -> Storage:
         if "://" not in text:
-            return cls(uri=os.path.abspath(os.path.expanduser(text)), root=os.path.abspath(os.path.expanduser(text)))
+            path = os.path.abspath(os.path.expanduser(text))
+            return cls(uri=path, root=path)
         import pyarrow.fs
 
         try:
             filesystem, root = pyarrow.fs.FileSystem.from_uri(text)
         except Exception as err:  # pyarrow's ArrowInvalid, OSError: a scheme or query it does not know
-            raise SweepError(f"--storage-path {text!r}: {_first_line(err)}") from None
+            raise SweepError(f"--storage-path {text!r}: {first_line(err)}") from None
         if isinstance(filesystem, pyarrow.fs.LocalFileSystem):  # file:///path is a folder
             return cls.parse(root)
         return cls(uri=text, root=root.rstrip("/"))
@@ -137,22 +137,14 @@ def _endpoint(uri: str) -> str | None:
 
 
 def _answers(endpoint: str, timeout: float) -> bool:
+    from orchestration.cluster import port_open
+
     parsed = urlparse(endpoint)
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parsed.hostname, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+    return port_open(parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80), timeout)
 
 
 def _explain(err: OSError) -> str:
-    text = _first_line(err)
+    text = first_line(err)
     if any(code in text for code in ("ACCESS_DENIED", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403")):
         return f"the store refused these credentials ({text}); check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY"
     return text
-
-
-def _first_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return lines[0] if lines else type(err).__name__

@@ -10,7 +10,6 @@ requests to MLflow are retried the same way.
 from __future__ import annotations
 
 import contextlib
-
 import json
 import os
 import subprocess

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from ray import tune
 
 from orchestration.search_space import SweepSpec

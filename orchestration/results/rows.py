@@ -105,15 +105,16 @@ def latest_metrics(run) -> dict[str, tuple[int, float]]:
     return {m.key: (m.step, m.value) for m in run.data.to_proto().metrics}
 
 
-def metric_histories(client, runs: list, key: str) -> dict[str, list[tuple[int, float]]]:
+def metric_histories(client, runs: list, key: str, latest: dict[str, dict]) -> dict[str, list[tuple[int, float]]]:
     """{run id: [(step, value)] of `key`, steps > 0}, fetched in parallel, and only for runs that logged it
     after step 1: up to step 1 the latest value the search returned is the whole history (each step is
-    logged once), which spares a request per run in sweeps of one-iteration trials."""
+    logged once), which spares a request per run in sweeps of one-iteration trials. `latest`: {run id:
+    latest_metrics(run)}."""
     from concurrent.futures import ThreadPoolExecutor
 
     histories, fetch = {}, []
     for run in runs:
-        step, value = latest_metrics(run).get(key, (None, None))
+        step, value = latest[run.info.run_id].get(key, (None, None))
         if step is None:
             histories[run.info.run_id] = []
         elif step <= 1:
@@ -139,7 +140,8 @@ def load_rows(client, experiment_id: str, parent) -> tuple[SweepView, list[RunRo
     measured = {key: set() for key in measured_with}
     children = [run for run in children if TRIAL_TAG in run.data.tags]  # not e.g. a `use` run under the sweep
     ci_keys = (f"{view.metric}_ci_low", f"{view.metric}_ci_high")
-    histories = metric_histories(client, children, view.metric)
+    latest = {run.info.run_id: latest_metrics(run) for run in children}
+    histories = metric_histories(client, children, view.metric, latest)
     rows = []
     for run in children:
         run_id, tags = run.info.run_id, run.data.tags
@@ -149,8 +151,8 @@ def load_rows(client, experiment_id: str, parent) -> tuple[SweepView, list[RunRo
         values = [v for _, v in history if math.isfinite(v)]
         final_step = history[-1][0] if history else 0
         # the interval of the final value: logged with it, so the latest of each at the same step
-        latest = latest_metrics(run)
-        low, high = (_number(latest[key][1]) if history and latest.get(key, (None,))[0] == final_step else None
+        ends = latest[run_id]
+        low, high = (_number(ends[key][1]) if history and ends.get(key, (None,))[0] == final_step else None
                      for key in ci_keys)
         config = {k: run.data.params.get(k) for k in view.config_keys}
         outcome = OUTCOMES.get(run.info.status, run.info.status.lower())
