@@ -1,31 +1,44 @@
-"""Benchmark (not a test): what Tune + MLflow cost per trial.
+"""Benchmark (not a test): what Tune + MLflow cost per trial, by family and by cause.
 
-Runs the trials of a grid search space twice: (1) as a sweep, `python -m orchestration.sweep SPACE
---max-concurrent 1` with MLflow on SQLite (params, per-iteration metrics, artifacts, checkpoints
-every iteration); (2) back to back in one plain Python process that builds each trial's Experiment and
-does the same work (steps, evaluation, sample grids, final checkpoint) with no Ray and no MLflow.
-Both run one trial at a time with one torch thread, and both wall times include interpreter start-up.
+Runs the trials of a family's grid space twice: (1) as a sweep, `python -m orchestration.sweep SPACE
+--max-concurrent 1` with MLflow on a new SQLite file (params, per-iteration metrics, system metrics,
+artifacts, checkpoints every iteration, the model, the registry); (2) back to back in one plain Python
+process that builds each trial's Experiment and does the same work (steps, evaluation, sample grids,
+final checkpoint) with no Tune and no MLflow. Both run one trial at a time with one torch thread and one
+BLAS thread (what Ray gives a 1-CPU trial), and both wall times include interpreter start-up. RL needs Ray
+either way (RLlib runs on it), so its back-to-back side starts Ray too.
 
-Overhead per trial = (sweep wall - back-to-back wall) / trials, also as a share of a back-to-back
-trial, from the medians over --repeats pairs: this machine's wall times vary by about 5% from run to
-run. The in-trial part (time Tune measured inside the trials vs the same work in one process)
-separates what MLflow logging costs from what starting Ray, trial workers and checkpoints cost.
+Overhead per trial = (sweep wall - back-to-back wall) / trials, also as a share of a back-to-back trial,
+from the medians over --repeats pairs run in alternating order (this machine's wall times drift by a few
+per cent). The breakdown reads the clocks the sweep keeps (`orchestration/overhead.py`): the driver's
+phases (checks, Ray's start, MLflow's parent run, Tune, the results, the exit) and each trial's seconds
+in MLflow calls, artifact uploads, model logging and checkpoints. What no clock sees (the background
+system-metrics sampler, a slower step) is the in-trial rest; `--ablate` measures the system metrics by
+switching them off in a paired sweep.
 
-    python bench/sweep_overhead.py                     # bench/spaces/overhead.yaml: 3 default diffusion trials
-    python bench/sweep_overhead.py --space search_spaces/rl.yaml
+    python bench/sweep_overhead.py                          # every family, 3 pairs each
+    python bench/sweep_overhead.py --family rl --repeats 3  # one family; the others' results are kept
+    python bench/sweep_overhead.py --family contrastive --ablate
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, median, run_sweep, sweep_rows, write_result
+from common import ROOT, earlier_blocks, median, run_sweep, write_result
+
+SPACES = {"diffusion": "bench/spaces/overhead.yaml", "contrastive": "bench/spaces/overhead_contrastive.yaml",
+          "rl": "bench/spaces/overhead_rl.yaml"}
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+# paid once per sweep (the rest is paid by every trial)
+PER_SWEEP = ("checks", "ray", "mlflow", "trial_actors", "results", "exit")
 
 
 def grid_configs(space: str) -> list[dict]:
@@ -38,7 +51,7 @@ def grid_configs(space: str) -> list[dict]:
 
 
 def back_to_back(space: str) -> list[dict]:
-    """Each trial's work in this process, without Ray or MLflow: seconds per trial."""
+    """Each trial's work in this process, without Tune or MLflow: seconds per trial."""
     import torch
 
     from orchestration.search_space import load_sweep
@@ -62,59 +75,140 @@ def back_to_back(space: str) -> list[dict]:
     return times
 
 
+def measure_sweep(space: str, *extra: str) -> dict:
+    """One sweep: its wall time, the driver's phases and the trials' clocks (summed over trials)."""
+    from ray.tune import ExperimentAnalysis
+
+    from orchestration.overhead import PREFIX
+    from orchestration.sweep import TIMELINE_FILE
+
+    with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
+        wall, experiment_dir = run_sweep(space, Path(tmp), "overhead", "--max-concurrent", "1", "--num-cpus", "2",
+                                         *extra)
+        phases = json.loads((experiment_dir / TIMELINE_FILE).read_text())
+        results = [t.last_result or {} for t in ExperimentAnalysis(str(experiment_dir)).trials]
+    clocks: dict[str, float] = {}
+    for result in results:
+        iterations = int(result.get("training_iteration", 0))
+        for key, value in result.items():
+            if key.startswith(PREFIX):
+                cause = key[len(PREFIX):].removesuffix("_s")
+                if cause == "checkpoints" and iterations > 1:
+                    # the last result is reported before its own checkpoint: count that one at the mean
+                    value = value * iterations / (iterations - 1)
+                clocks[cause] = clocks.get(cause, 0.0) + value
+    return {"sweep_wall_s": round(wall, 2), "phases": phases,
+            "trial_clocks": {k: round(v, 3) for k, v in clocks.items()},
+            "in_trial_s": round(sum(float(r.get("time_total_s", 0.0)) for r in results), 2),
+            "trials_finished": sum(bool(r.get("done")) for r in results)}
+
+
+def measure_back_to_back(space: str) -> dict:
+    start = time.perf_counter()
+    child = subprocess.run([sys.executable, __file__, "--space", space, "--in-process"], cwd=ROOT, check=True,
+                           capture_output=True, text=True, env={**os.environ, **ONE_THREAD})
+    trials = json.loads(child.stdout.strip().splitlines()[-1])
+    return {"back_to_back_wall_s": round(time.perf_counter() - start, 2), "trials": len(trials),
+            "in_process_trial_s": round(sum(t["total_s"] for t in trials), 2)}
+
+
+def measure_pair(space: str, repeat: int, *sweep_args: str) -> dict:
+    """One sweep and one back-to-back run, in alternating order from repeat to repeat so that a slow
+    spell of the machine does not always land on the same side."""
+    sides = [lambda: measure_sweep(space, *sweep_args), lambda: measure_back_to_back(space)]
+    result = {}
+    for measure in sides if repeat % 2 == 0 else sides[::-1]:
+        result.update(measure())
+    print(f"repeat {repeat}: {json.dumps(result)}", flush=True)
+    return result
+
+
+def breakdown(pair: dict) -> dict[str, float]:
+    """Seconds of one pair's overhead by cause; they add up to sweep wall - back-to-back wall."""
+    phases, clocks = pair["phases"], pair["trial_clocks"]
+    start_up = pair["back_to_back_wall_s"] - pair["in_process_trial_s"]  # the plain process's own start and exit
+    traced = {"tracking": clocks.get("tracking", 0.0) + clocks.get("artifacts", 0.0),
+              "model": clocks.get("model", 0.0), "checkpoints": clocks.get("checkpoints", 0.0)}
+    parts = {
+        "checks": phases["checks"] - start_up,  # interpreter, imports and checks, beyond what the plain process pays
+        "ray": phases["ray"], "mlflow": phases["mlflow"],
+        # Tune's own time: scheduling, the trial worker's start and imports, saving results; checkpoints
+        # are outside a trial's time_total_s and counted on their own
+        "trial_actors": phases["tune"] - pair["in_trial_s"] - traced["checkpoints"],
+        "tracking": traced["tracking"], "model": traced["model"], "checkpoints": traced["checkpoints"],
+        # the trials' steps in the sweep vs in the plain process, less the clocked MLflow calls inside them
+        "in_trial_rest": (pair["in_trial_s"] - pair["in_process_trial_s"] - traced["tracking"] - traced["model"]),
+        "results": phases["results"],
+        "exit": pair["sweep_wall_s"] - sum(phases.values()),  # Ray's shutdown and the process's exit
+    }
+    return {k: round(v, 2) for k, v in parts.items()}
+
+
+def summarise(family: str, space: str, pairs: list[dict], ablation: dict | None) -> dict:
+    from orchestration.search_space import load_sweep
+
+    n = pairs[0]["trials"]
+    sweep_wall, plain_wall = (median([p[k] for p in pairs]) for k in ("sweep_wall_s", "back_to_back_wall_s"))
+    plain_trial = plain_wall / n
+    per_pair = [100 * (p["sweep_wall_s"] - p["back_to_back_wall_s"]) / p["back_to_back_wall_s"] for p in pairs]
+    causes = {cause: median([breakdown(p)[cause] for p in pairs]) for cause in breakdown(pairs[0])}
+    once = sum(v for k, v in causes.items() if k in PER_SWEEP)
+    every = sum(v for k, v in causes.items() if k not in PER_SWEEP)
+    default = load_sweep(f"search_spaces/{family}.yaml")
+    default_trials = len(default.configurations()) * (default.race["first_seeds"] if default.race
+                                                      else default.seeds or 1)
+    return {
+        "space": space, "trials": n, "repeats": len(pairs),
+        "sweep_wall_s": round(sweep_wall, 1), "back_to_back_wall_s": round(plain_wall, 1),
+        "back_to_back_trial_s": round(plain_trial, 1),
+        "overhead_per_trial_s": round((sweep_wall - plain_wall) / n, 2),
+        "overhead_per_trial_pct": round(100 * (sweep_wall - plain_wall) / plain_wall, 1),
+        "overhead_pct_per_pair": [round(x, 1) for x in per_pair],
+        "causes_s": {k: round(v, 2) for k, v in causes.items()},
+        "per_sweep_s": round(once, 1), "per_trial_s": round(every / n, 2),
+        "per_trial_pct": round(100 * every / n / plain_trial, 1),
+        "default_sweep_trials": default_trials,
+        "default_sweep_pct": round(100 * (once / default_trials + every / n) / plain_trial, 1),
+        "trials_finished": min(p["trials_finished"] for p in pairs), "pairs": pairs,
+        **({"ablation": ablation} if ablation else {})}
+
+
+def ablate(space: str, repeats: int) -> dict:
+    """The system-metrics sampler, switched off in paired sweeps (no clock sees a background thread)."""
+    rows = []
+    for repeat in range(repeats):
+        order = [(), ("--no-system-metrics",)] if repeat % 2 == 0 else [("--no-system-metrics",), ()]
+        walls = {}
+        for extra in order:
+            walls["off" if extra else "on"] = measure_sweep(space, *extra)["sweep_wall_s"]
+        rows.append(walls)
+        print(f"ablation {repeat}: {walls}", flush=True)
+    return {"switch": "--no-system-metrics", "pairs": rows,
+            "saving_s": round(median([r["on"] - r["off"] for r in rows]), 2)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--space", default=str(ROOT / "bench" / "spaces" / "overhead.yaml"))
-    parser.add_argument("--repeats", type=int, default=2, help="sweep / back-to-back pairs; medians are reported")
+    parser.add_argument("--family", choices=[*SPACES, "all"], default="all")
+    parser.add_argument("--repeats", type=int, default=3, help="sweep / back-to-back pairs; medians are reported")
+    parser.add_argument("--ablate", action="store_true", help="also pair sweeps with the system metrics off")
+    parser.add_argument("--space", help=argparse.SUPPRESS)
     parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.in_process:  # the child process of part (2)
         print(json.dumps(back_to_back(args.space)))
         return
 
-    pairs = [measure_pair(args.space, repeat) for repeat in range(args.repeats)]
-    n = pairs[0]["trials"]
-    sweep_wall, plain_wall = (median([p[key] for p in pairs]) for key in ("sweep_wall_s", "back_to_back_wall_s"))
-    in_trial, in_process = (median([p[key] for p in pairs]) for key in ("in_trial_s", "in_process_trial_s"))
-    per_trial = (sweep_wall - plain_wall) / n
-    write_result("sweep_overhead", {
-        "space": str(Path(args.space).resolve().relative_to(ROOT)), "trials": n, "repeats": args.repeats,
-        "sweep_wall_s": round(sweep_wall, 1), "back_to_back_wall_s": round(plain_wall, 1),
-        "overhead_per_trial_s": round(per_trial, 2),
-        "overhead_per_trial_pct": round(100 * per_trial / (plain_wall / n), 1),
-        "in_trial_s": round(in_trial, 1), "in_process_trial_s": round(in_process, 1),
-        "in_trial_overhead_pct": round(100 * (in_trial / in_process - 1), 1),
-        "trials_finished": min(p["trials_finished"] for p in pairs), "pairs": pairs})
+    families = list(SPACES) if args.family == "all" else [args.family]
+    blocks = earlier_blocks("sweep_overhead", "families", set(families))
+    for family in families:
+        space = SPACES[family]
+        pairs = [measure_pair(str(ROOT / space), repeat) for repeat in range(args.repeats)]
+        ablation = ablate(str(ROOT / space), args.repeats) if args.ablate else None
+        blocks[family] = summarise(family, space, pairs, ablation)
+        print(json.dumps({k: v for k, v in blocks[family].items() if k != "pairs"}), flush=True)
+    write_result("sweep_overhead", {"families": {f: blocks[f] for f in SPACES if f in blocks}})
 
-
-def measure_pair(space: str, repeat: int) -> dict:
-    """One sweep and one back-to-back run, in alternating order from repeat to repeat so that a slow
-    spell of the machine does not always land on the same side."""
-    sides = [measure_sweep, measure_back_to_back]
-    result = {}
-    for measure in sides if repeat % 2 == 0 else sides[::-1]:
-        result.update(measure(space))
-        print(f"repeat {repeat} {measure.__name__}: {result}", flush=True)
-    return result
-
-
-def measure_sweep(space: str) -> dict:
-    with tempfile.TemporaryDirectory(prefix="bench-overhead-") as tmp:
-        wall, experiment_dir = run_sweep(space, Path(tmp), "overhead", "--max-concurrent", "1", "--num-cpus", "2")
-        _, rows = sweep_rows(space, experiment_dir)
-    # Tune's time_total_s: a trial's step() calls, which include building its Experiment, MLflow logging
-    # and its final artifacts (SweepTrainable starts a trial in its first step and ends it in its last)
-    return {"sweep_wall_s": round(wall, 1), "in_trial_s": round(sum(r.wall_s for r in rows), 1),
-            "trials_finished": sum(r.outcome == "finished" for r in rows)}
-
-
-def measure_back_to_back(space: str) -> dict:
-    start = time.perf_counter()
-    child = subprocess.run([sys.executable, __file__, "--space", space, "--in-process"], cwd=ROOT, check=True,
-                           capture_output=True, text=True)
-    trials = json.loads(child.stdout.strip().splitlines()[-1])
-    return {"back_to_back_wall_s": round(time.perf_counter() - start, 1), "trials": len(trials),
-            "in_process_trial_s": round(sum(t["total_s"] for t in trials), 1)}
 
 if __name__ == "__main__":
     main()

@@ -1,4 +1,3 @@
-from orchestration.sweep import main
-import sys
+from orchestration.sweep import exit_without_teardown, main
 
-sys.exit(main())
+exit_without_teardown(main())

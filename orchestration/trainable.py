@@ -19,6 +19,7 @@ from orchestration.family import load_family
 from orchestration.fault_injection import inject_failure
 from orchestration.models import log_trial_model
 from orchestration.node_watch import NODE_KEY
+from orchestration.overhead import Ledger
 from orchestration.tracking import HP_PREFIX, TrackingContext, TrialRun
 
 LATEST_METRICS = "latest_metrics.json"
@@ -62,6 +63,7 @@ class SweepTrainable(tune.Trainable):
         self.experiment = self.run = self.node_id = None
         self.started = self.failed = self.finished = False
         self.latest: dict = {}  # every metric's latest value, for Tune
+        self.ledger = Ledger()  # seconds this trial spends on MLflow and checkpoints, in its results
 
     def _start(self) -> None:
         import torch
@@ -75,21 +77,26 @@ class SweepTrainable(tune.Trainable):
         # the trial's own bundle; other bundles belong to its actors (e.g. RLlib EnvRunners)
         cpus = self.trial_resources.head_cpus if self.trial_resources else 1
         torch.set_num_threads(max(1, int(cpus)))
-        self.run = TrialRun(self.tracking, self.trial_id, self.trial_name, self.resolved)
+        with self.ledger.timed("tracking"):
+            self.run = TrialRun(self.tracking, self.trial_id, self.trial_name, self.resolved)
         try:
             placement, where = gpu_placement(), where_am_i()
             self.node_id = where["ray.node_id"]  # in every result: the driver's NodeWatch follows trials by node
-            self.run.set_tags({**where, **placement})  # kept even when the policy below stops the trial
-            self.run.set_tags(enforce_gpu_policy(placement, self.cpu_fallback))
+            with self.ledger.timed("tracking"):
+                self.run.set_tags({**where, **placement})  # kept even when the policy below stops the trial
+                self.run.set_tags(enforce_gpu_policy(placement, self.cpu_fallback))
             self.experiment = self.family.build_experiment(self.resolved)
             if getattr(self.experiment, "device", None) is not None:
-                self.run.set_tags({"device.torch": describe_device(self.experiment.device)})
+                with self.ledger.timed("tracking"):
+                    self.run.set_tags({"device.torch": describe_device(self.experiment.device)})
             if self.run.logged_through < 0:
                 # step 0 (the untrained model's evaluation and the baselines) is not in MLflow: a new run, or
                 # one whose first attempt lost it in a tracking outage. The sender keeps order, so a run
                 # holding any step holds step 0. The experiment is not restored yet: this is the same
                 # untrained model, seeded as the first attempt was.
-                self.run.log_metrics(self.experiment.describe(), step=0)
+                described = self.experiment.describe()
+                with self.ledger.timed("tracking"):
+                    self.run.log_metrics(described, step=0)
                 self._log_artifacts(final=False)
         except BaseException as err:
             self._fail(err)
@@ -103,28 +110,33 @@ class SweepTrainable(tune.Trainable):
             inject_failure(self.trial_name, iteration)
             metrics = self.experiment.step()
             if iteration > self.run.logged_through:  # a restore from an older checkpoint repeats steps
-                self.run.log_metrics({**metrics, **self.run.system_metrics(), **self._live_hyperparameters()},
-                                     step=iteration)
+                with self.ledger.timed("tracking"):
+                    self.run.log_metrics({**metrics, **self.run.system_metrics(), **self._live_hyperparameters()},
+                                         step=iteration)
             self.latest.update(metrics)
             if done:
                 self._log_final(iteration)
-                self.run.finish("FINISHED")
+                with self.ledger.timed("tracking"):
+                    self.run.finish("FINISHED")
                 self.finished = True
         except BaseException as err:
             self._fail(err)
             raise
         # MLflow records each metric at the iteration it was measured (an evaluation every K iterations,
         # say); Tune's schedulers and searchers need every metric in every result, so they see its latest.
-        return {**self.latest, "mlflow_run_id": self.run.run_id, "done": done, NODE_KEY: self.node_id}
+        return {**self.latest, **self.ledger.results(), "mlflow_run_id": self.run.run_id, "done": done,
+                NODE_KEY: self.node_id}
 
     def save_checkpoint(self, checkpoint_dir: str):
         inject_failure(self.trial_name, self.iteration, "checkpoint")
-        self.experiment.save(Path(checkpoint_dir))
-        (Path(checkpoint_dir) / LATEST_METRICS).write_text(json.dumps(self.latest))
-        origin = {"trial_id": self.trial_id, "run_id": self.run.run_id, "iteration": self.iteration,
-                  "hyperparameters": {k: self.resolved[k] for k in self.mutations}}
-        (Path(checkpoint_dir) / CHECKPOINT_ORIGIN).write_text(json.dumps(origin))
-        self.run.flush()
+        with self.ledger.timed("checkpoints"):
+            self.experiment.save(Path(checkpoint_dir))
+            (Path(checkpoint_dir) / LATEST_METRICS).write_text(json.dumps(self.latest))
+            origin = {"trial_id": self.trial_id, "run_id": self.run.run_id, "iteration": self.iteration,
+                      "hyperparameters": {k: self.resolved[k] for k in self.mutations}}
+            (Path(checkpoint_dir) / CHECKPOINT_ORIGIN).write_text(json.dumps(origin))
+        with self.ledger.timed("tracking"):
+            self.run.flush()
         return None
 
     def load_checkpoint(self, checkpoint_dir: str):
@@ -175,9 +187,11 @@ class SweepTrainable(tune.Trainable):
         self._log_artifacts(final=True)
         with tempfile.TemporaryDirectory() as tmp:
             self.experiment.save(Path(tmp))
-            self.run.log_artifacts(Path(tmp), "checkpoint")
-        log_trial_model(self.run.client, self.tracking.experiment_id, self.run.run_id, self.experiment,
-                        self.family.name, step=iteration, params=self.resolved)
+            with self.ledger.timed("artifacts"):
+                self.run.log_artifacts(Path(tmp), "checkpoint")
+        with self.ledger.timed("model"):
+            log_trial_model(self.run.client, self.tracking.experiment_id, self.run.run_id, self.experiment,
+                            self.family.name, step=iteration, params=self.resolved)
 
     def _close(self) -> None:
         if self.run is not None:
@@ -189,7 +203,8 @@ class SweepTrainable(tune.Trainable):
     def _log_artifacts(self, final: bool) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             self.experiment.write_artifacts(Path(tmp), final=final)
-            self.run.log_artifacts(Path(tmp))
+            with self.ledger.timed("artifacts"):
+                self.run.log_artifacts(Path(tmp))
 
     def _fail(self, err: BaseException) -> None:
         self.failed = True

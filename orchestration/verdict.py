@@ -37,7 +37,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.stats import t as student_t
 
 ALPHA = 0.05
 LOOK_EXPONENT = 0.7
@@ -92,6 +91,8 @@ def _compare_once(scores: np.ndarray, mode: str, alpha: float, looks: int) -> tu
     residuals = scores - means[:, None] - scores.mean(axis=0)[None, :] + scores.mean()
     df = (k - 1) * (n - 1)
     spread = math.sqrt(2 * float((residuals ** 2).sum()) / df / n)
+    from scipy.stats import t as student_t  # not at the top: trial workers import this module; scipy.stats: 0.7 s
+
     critical = float(student_t.ppf(1 - look_level(alpha, k, looks), df))
     comparisons: list[Comparison | None] = []
     for row in range(k):
