@@ -79,7 +79,7 @@ def earlier_blocks(name: str, field: str, replaced: set[str]) -> dict:
         return {}
     previous = json.loads(path.read_text())
     made = {key: previous.get(key) for key in ("command", "git_commit", "note", "date") if key in previous}
-    return {key: {**block, "ran": block.get("ran", made)} for key, block in previous[field].items()
+    return {key: {**block, "ran": block.get("ran", made)} for key, block in previous.get(field, {}).items()
             if key not in replaced}
 
 

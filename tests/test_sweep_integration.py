@@ -2,6 +2,7 @@
 
 import csv
 import io
+import json
 import os
 import subprocess
 import sys
@@ -119,6 +120,17 @@ def test_two_trial_sweep_lands_in_mlflow(tmp_path, mlflow_server):
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {"samples.png", "forward_process.png", "loss_curve.png", "checkpoint"} <= artifacts
         finals[run.info.run_id] = fid[-1].value
+
+    # where the time went (bench/sweep_overhead.py reads both): the driver's phases and each trial's clocks
+    assert "[sweep] time outside Tune: " in result.stdout
+    (timeline,) = (tmp_path / "ray_results").glob("*/sweep_timeline.json")
+    phases = json.loads(timeline.read_text())
+    assert list(phases) == ["checks", "ray", "mlflow", "tune", "results"] and min(phases.values()) >= 0
+    trial_results = [json.loads(f.read_text().splitlines()[-1]) for f in timeline.parent.glob("*/result.json")]
+    assert len(trial_results) == 2
+    for last in trial_results:
+        assert last["overhead/tracking_s"] > 0 and last["overhead/model_s"] > 0
+        assert 0 < last["overhead/checkpoints_s"] < last["time_total_s"] < phases["tune"]
 
     best_id = min(finals, key=finals.get)
     assert parent.data.tags["sweep.best_run_id"] == best_id
