@@ -154,7 +154,7 @@ def summarise(family: str, space: str, pairs: list[dict], ablation: dict | None)
     causes = {cause: median([breakdown(p)[cause] for p in pairs]) for cause in breakdown(pairs[0])}
     once = sum(v for k, v in causes.items() if k in PER_SWEEP)
     every = sum(v for k, v in causes.items() if k not in PER_SWEEP)
-    default = load_sweep(f"search_spaces/{family}.yaml")
+    default = load_sweep(str(ROOT / "search_spaces" / f"{family}.yaml"))
     default_trials = len(default.configurations()) * (default.race["first_seeds"] if default.race
                                                       else default.seeds or 1)
     return {
