@@ -5,8 +5,9 @@ bench/vs_cleanrl.py starts this with CleanRL's own interpreter (its venv pins gy
     python cleanrl_runner.py OUT.json ENV_ID MAX_SECONDS MAX_STEPS SCRIPT [SCRIPT ARGS...]
 
 It only observes: `gymnasium.make` returns each env wrapped in `EpisodeClock` (the wrapper every side
-of the RL benchmarks uses), and the run stops once the recorded episodes reach the env's target or a cap
-is hit. The script itself runs as `__main__` with its own arguments, with one torch thread.
+of the RL benchmarks uses), and the run stops once the recorded episodes show a crossing of the env's
+target that held for the next 20 episodes, or a cap is hit. The script itself runs as `__main__` with its
+own arguments, with one torch thread.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import gymnasium
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from episode_clock import WINDOW, EpisodeClock, first_solved, outcome, target_return  # noqa: E402
+from episode_clock import EpisodeClock, just_held, outcome, target_return  # noqa: E402
 
 
 class Stop(BaseException):
@@ -37,7 +38,7 @@ def main() -> None:
 
     def check(episodes):
         elapsed = time.perf_counter() - EpisodeClock.started
-        if first_solved(episodes[-WINDOW:], target) or elapsed > max_seconds or EpisodeClock.steps >= max_steps:
+        if just_held(episodes, target) or elapsed > max_seconds or EpisodeClock.steps >= max_steps:
             raise Stop
 
     EpisodeClock.on_episode = check

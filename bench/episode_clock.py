@@ -3,7 +3,8 @@
 `EpisodeClock` wraps each env a side creates and records every finished training episode of the process
 as (time, env steps of all envs so far, return). "Solved" is judged from those records alone, the same
 way for every side: the first episode end at which the mean return of the last WINDOW episodes reaches
-the env's registered `reward_threshold` (CartPole-v1: 475, Acrobot-v1: -100). Nothing here imports Ray
+the env's registered `reward_threshold` (CartPole-v1: 475, Acrobot-v1: -100), and the first such crossing
+that holds (the next WINDOW episodes average at least the threshold too). Nothing here imports Ray
 or the project, so CleanRL's interpreter (its own venv, gymnasium 0.29) runs it too.
 """
 
@@ -69,6 +70,27 @@ def first_solved(episodes: list[tuple[float, int, float]], target: float,
     return None
 
 
+def held_crossing(episodes: list[tuple[float, int, float]], target: float,
+                  window: int = WINDOW) -> tuple[float, int] | None:
+    """(time, env steps) at the first crossing that holds: an episode end where the last `window` returns
+    average >= target and so do the next `window` returns. A crossing that falls back does not count."""
+    returns = [ret for _, _, ret in episodes]
+    for end in range(window - 1, len(returns) - window):
+        if (sum(returns[end - window + 1:end + 1]) / window >= target
+                and sum(returns[end + 1:end + 1 + window]) / window >= target):
+            return episodes[end][0], episodes[end][1]
+    return None
+
+
+def just_held(episodes: list[tuple[float, int, float]], target: float, window: int = WINDOW) -> bool:
+    """Whether the latest episode confirms a crossing that holds (the one `window` episodes back): checked
+    after every episode, it is first true `window` episodes after the first crossing that holds."""
+    if len(episodes) < 2 * window:
+        return False
+    returns = [ret for _, _, ret in episodes[-2 * window:]]
+    return sum(returns[:window]) / window >= target and sum(returns[window:]) / window >= target
+
+
 def outcome(target: float, stopped_at: float) -> dict:
     """The run's record: solved or not, and wall time / env steps to the target (to the cap when unsolved,
     so a ratio against an unsolved run is a bound). Wall time counts from the first env step."""
@@ -76,7 +98,12 @@ def outcome(target: float, stopped_at: float) -> dict:
     solved = first_solved(EpisodeClock.episodes, target)
     wall, steps = stopped_at - start, EpisodeClock.steps
     when, at_steps = solved if solved else (stopped_at, steps)
+    held = held_crossing(EpisodeClock.episodes, target)
+    held_when, held_steps = held if held else (stopped_at, steps)
     return {"solved": solved is not None, "wall_s": round(wall, 2), "env_steps": steps,
             "episodes": len(EpisodeClock.episodes), "wall_s_to_target": round(when - start, 2),
             "env_steps_to_target": at_steps,
-            "env_steps_per_s": round(at_steps / max(when - start, 1e-9), 1)}
+            "env_steps_per_s": round(at_steps / max(when - start, 1e-9), 1),
+            # the first crossing may fall back: the time to one that holds for the next WINDOW episodes
+            "held": held is not None, "first_crossing_held": held is not None and held == solved,
+            "wall_s_to_held": round(held_when - start, 2), "env_steps_to_held": held_steps}

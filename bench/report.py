@@ -120,26 +120,37 @@ def cleanrl_section() -> list[str]:
         s, runs = block["summary"], block["runs"]
         sides = [side for side in s if side != "speedup"]
         cleanrl, ours = sides[0], sides[1]
+        held = "wall_s_to_held" in runs[0]  # results from before "a crossing that holds" lack it
         rows = [[side, s[side]["solved"], median_and_range(s[side], "wall_s_to_target", ",.1f"),
                  median_and_range(s[side], "env_steps_to_target", ",.0f"),
-                 median_and_range(s[side], "env_steps_per_s", ",.0f")] for side in sides]
+                 median_and_range(s[side], "env_steps_per_s", ",.0f"),
+                 *([s[side]["first_crossing_held"], median_and_range(s[side], "wall_s_to_held", ",.1f")] if held
+                   else [])] for side in sides]
         per_seed = [[r["side"], r["seed"], "yes" if r["solved"] else "no (capped)", f"{r['wall_s_to_target']:.1f}",
-                     f"{r['env_steps_to_target']:,}", f"{r['env_steps_per_s']:,.0f}"] for r in runs]
+                     f"{r['env_steps_to_target']:,}", f"{r['env_steps_per_s']:,.0f}",
+                     *([("yes" if r["first_crossing_held"] else "no") if r["solved"] else "-",
+                        f"{r['wall_s_to_held']:.1f}" + ("" if r["held"] else " (capped)")] if held else [])]
+                    for r in runs]
+        held_header = ["first crossing held", "wall s to a crossing that holds"] if held else []
         speed, provenance = s["speedup"], made_elsewhere(block, result)
+        every_seed = "per_seed_held" in speed  # newer results judge the target on every seed
+        judged = min(speed["per_seed"]) if every_seed else speed["median_wall_ratio"]
         lines += [f"#### {block['env']}, {block['algorithm'].upper()} (target return {block['target_return']:g})", "",
                   *provenance, table(["side", "solved", "wall s to target, median (range)", "env steps to target",
-                         "env steps/s"], rows), "",
-                  (f"- Wall time, ratio of medians {cleanrl} / {ours}: **{speed['median_wall_ratio']:.2f}x** "
-                   f"(wanted >= {speed['target']:.2f}x: {verdict(speed['median_wall_ratio'], speed['target'])}); "
-                   f"per seed: {', '.join(f'{p:.2f}x' for p in speed['per_seed'])}"
-                   + capped_note(runs, cleanrl, ours, key="side")),
+                         "env steps/s", *held_header], rows), "",
+                  (f"- Wall time, ratio of medians {cleanrl} / {ours}: **{speed['median_wall_ratio']:.2f}x**; "
+                   f"per seed: {', '.join(f'{p:.2f}x' for p in speed['per_seed'])} "
+                   f"(wanted >= {speed['target']:.2f}x {'on every seed' if every_seed else 'at the median'}: "
+                   f"{verdict(judged, speed['target'])})" + capped_note(runs, cleanrl, ours, key="side")),
+                  *([f"- To a crossing that holds (the next 20 episodes average the target too), {cleanrl} / {ours} "
+                     f"per seed: {', '.join(f'{p:.2f}x' for p in speed['per_seed_held'])}"] if every_seed else []),
                   (f"- Sample efficiency (env steps to target, {cleanrl} / {ours}): "
                    f"**{speed['sample_efficiency_ratio']:.2f}x**" + capped_note(runs, cleanrl, ours, key="side")),
                   (f"- With {len(speed['per_seed'])} seeds these are medians with their range, not confidence "
                    "intervals; the per-seed ratios show how much they move."),
                   "", "<details><summary>Per seed</summary>", "",
-                  table(["side", "seed", "solved", "wall s to target", "env steps to target", "env steps/s"],
-                        per_seed), "", "</details>", ""]
+                  table(["side", "seed", "solved", "wall s to target", "env steps to target", "env steps/s",
+                         *held_header], per_seed), "", "</details>", ""]
     return lines
 
 
@@ -174,28 +185,69 @@ def diffusion_section() -> list[str]:
             "the FID gap mixes training and sampler differences. One seed."), ""]
 
 
+CAUSES = {  # bench/sweep_overhead.py's breakdown, in the order a sweep pays them
+    "checks": "driver start-up and checks, beyond the plain process's own start and exit",
+    "ray": "Ray's start (MLflow's store module loads meanwhile)",
+    "mlflow": "MLflow: the experiment and the parent run",
+    "trial_actors": "Tune: the trial worker's start and imports, scheduling, results",
+    "tracking": "MLflow calls inside the trials (the run, params, tags, metrics, artifact uploads)",
+    "model": "the trials' MLflow models",
+    "checkpoints": "Tune's checkpoints, every iteration",
+    "in_trial_rest": "the trials' steps in the sweep vs in one process, less the MLflow calls (noise, the "
+                     "system-metrics sampler)",
+    "results": "the end-of-sweep results, plots and the registry",
+    "exit": "Ray's shutdown and the process's exit",
+}
+
+
 def overhead_section() -> list[str]:
     result = load("sweep_overhead")
-    if result is None:
+    if result is None or "families" not in result:
         return ["## Sweep overhead", "", "Not run yet: `python bench/sweep_overhead.py`.", ""]
-    r = result
-    pairs = r.get("pairs", [])
-    per_pair = ", ".join(f"{100 * (p['sweep_wall_s'] / p['back_to_back_wall_s'] - 1):.1f}%" for p in pairs)
-    return ["## Sweep overhead: Tune + MLflow vs the same trials back to back", "", ran(r), "",
-            *([f"Medians over {len(pairs)} sweep / back-to-back pairs, run in alternating order.", ""]
-              if pairs else []),
-            table(["", "wall s", "per trial s"],
-                  [[f"sweep ({r['trials']} trials, 1 at a time)", r["sweep_wall_s"],
-                    f"{r['sweep_wall_s'] / r['trials']:.1f}"],
-                   ["back to back in one process", r["back_to_back_wall_s"],
-                    f"{r['back_to_back_wall_s'] / r['trials']:.1f}"]]), "",
-            (f"- Overhead per trial: **{r['overhead_per_trial_s']:.1f} s = {r['overhead_per_trial_pct']:.1f}%** "
-            f"(target < 10%: {verdict(r['overhead_per_trial_pct'], 10, higher_is_better=False)})"
-            + (f"; pair by pair: {per_pair}." if pairs else ".")),
-            (f"- Inside the trials (Tune's time_total_s, {r['in_trial_s']} s, vs the same trials in one process, "
-            f"{r['in_process_trial_s']} s): {r['in_trial_overhead_pct']:+.1f}%, MLflow logging; the rest is "
-            "starting Ray and the trial worker (reused from trial to trial), Tune's checkpoints and the "
-            "end-of-sweep report."), ""]
+    families = result["families"]
+    out = ["## Sweep overhead: Tune + MLflow vs the same trials back to back", "", ran(result), "",
+           "Each family's trials run twice, one at a time: as a sweep (`--max-concurrent 1`, MLflow on a new SQLite "
+           "file, checkpoints every iteration, system metrics, the model and the registry) and back to back in one "
+           "plain Python process doing the same steps, evaluations, pictures and final checkpoint without Tune or "
+           "MLflow, with the one torch thread and one BLAS thread a 1-CPU trial gets. Both wall times include the "
+           "interpreter's start. Pairs run in alternating order; medians over the pairs, each pair's own share "
+           "beside them. RL's plain process starts Ray too: RLlib runs on it.", ""]
+    rows = []
+    for name, f in families.items():
+        per_pair = ", ".join(f"{x:.1f}%" for x in f["overhead_pct_per_pair"])
+        rows.append([name, f"{f['trials']} x {f['back_to_back_trial_s']:.1f} s", f["repeats"], f["sweep_wall_s"],
+                     f["back_to_back_wall_s"],
+                     f"**{f['overhead_per_trial_s']:.1f} s = {f['overhead_per_trial_pct']:.1f}%**", per_pair,
+                     f"**{f['clocked_pct']:.1f}%** ({', '.join(f'{x:.1f}%' for x in f['clocked_pct_per_pair'])})",
+                     f"{f['per_sweep_s']:.1f} s", f"{f['per_trial_s']:.2f} s = {f['per_trial_pct']:.1f}%",
+                     f"{f['default_sweep_pct']:.1f}% ({f['default_sweep_trials']} trials)"])
+    out += [table(["family", "trials (back to back)", "pairs", "sweep wall s", "back-to-back wall s",
+                   "overhead per trial", "per pair", "clocked overhead (per pair)", "paid once per sweep",
+                   "paid by every trial",
+                   "at the default sweep's first round"], rows), ""]
+    out += ["Where it goes, in seconds per sweep (medians over the pairs), from the clocks of "
+            "`orchestration/overhead.py`: the driver's phases and each trial's seconds in MLflow calls, models and "
+            "checkpoints. In each pair the causes add up to the sweep's wall time minus the plain process's "
+            "(the medians, taken cause by cause, need not).", ""]
+    out += [table(["cause", *families], [[text, *(f"{families[n]['causes_s'][key]:.1f}" for n in families)]
+                                       for key, text in CAUSES.items()]), ""]
+    for name, f in families.items():
+        ablation = f.get("ablation")
+        if ablation:
+            out.append(f"- {name}, `{ablation['switch']}` in {len(ablation['pairs'])} paired sweeps: "
+                       f"{ablation['saving_s']:+.1f} s per sweep (on minus off).")
+    worst = max(max(f["overhead_per_trial_pct"], f["clocked_pct"]) for f in families.values())
+    trials = next(iter(families.values()))["trials"]
+    out += ["- *Overhead per trial* compares wall times; *clocked overhead* adds up only what the clocks saw (every "
+            "cause but the trials' own steps), so a difference in the steps themselves, either way (this machine's "
+            "speed drifts by up to a fifth between runs: the plain process took 300-384 s for the same diffusion "
+            "trials), does not enter it. The target is judged on the larger of the two.",
+            f"- Target, at most 5% per trial in every family: {verdict(-worst, -5.0)} with {trials} trials per "
+            f"sweep (worst {worst:.1f}%). What is paid once per sweep (Ray's start, the trial worker's start and "
+            "imports, the exit) shrinks per trial as a sweep has more trials; the last column spreads it over the "
+            "default sweep's first round (its configurations times its first seeds), the trials' own share "
+            "unchanged.", ""]
+    return out
 
 
 def asha_section() -> list[str]:

@@ -8,7 +8,6 @@ sign test between two needs 5 seeds for p < 0.05).
 """
 
 import csv
-import io
 from collections import Counter
 
 import pytest

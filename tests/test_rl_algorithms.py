@@ -134,6 +134,77 @@ def test_fused_gradient_steps_take_the_steps_of_rllibs_update_path(double_q, td_
             algo.stop()
 
 
+@pytest.mark.parametrize("grad_clip,normalize", [(0.5, False), (0.01, True)])
+def test_fused_a2c_update_takes_the_step_of_rllibs_update_path(grad_clip, normalize):
+    """Our A2C Learner's plain-torch update against TorchLearner's own `_update`, on the same batches from the
+    same weights and optimiser state: the same policy and value weights after every step, with the gradient
+    clip active (0.01) or not, and the same loss statistics logged."""
+    from ray.rllib.core.columns import Columns
+    from ray.rllib.core.learner.torch.torch_learner import TorchLearner
+    from ray.rllib.evaluation.postprocessing import Postprocessing
+
+    settings = config(algorithm="a2c", grad_clip=grad_clip, normalize_advantages=normalize)
+    algos = [build_config(settings).build_algo() for _ in range(2)]
+    try:
+        fused, reference = (algo.learner_group._learner for algo in algos)
+        reference.set_state(fused.get_state())
+        generator = torch.Generator().manual_seed(0)
+        for k in range(4):
+            batch = {"default_policy": {
+                Columns.OBS: torch.randn(64, 4, generator=generator),
+                Columns.ACTIONS: torch.randint(0, 2, (64,), generator=generator),
+                Postprocessing.ADVANTAGES: torch.randn(64, generator=generator),
+                Postprocessing.VALUE_TARGETS: torch.randn(64, generator=generator) * 10}}
+            fused._update(batch)
+            TorchLearner._update(reference, batch)
+            ours, theirs = (learner.module["default_policy"].unwrapped() for learner in (fused, reference))
+            assert all(torch.allclose(a, b, rtol=1e-5, atol=1e-7)
+                       for a, b in zip(ours.parameters(), theirs.parameters())), k
+            logged = [float(learner.metrics.peek(("default_policy", "policy_loss"))) for learner in (fused, reference)]
+            assert logged[0] == pytest.approx(logged[1], rel=1e-5)
+    finally:
+        for algo in algos:
+            algo.stop()
+
+
+@pytest.mark.parametrize("algorithm", ["dqn", "a2c"])
+def test_lean_connectors_sample_what_rllibs_default_pipelines_sample(algorithm):
+    """The same seed through our two-piece pipelines and through RLlib's defaults: the same episodes, step for
+    step (observations, actions, rewards, ends; A2C's sampled actions and their log-probabilities too), across
+    episode ends and the vector env's automatic resets."""
+    from ray.rllib.core.columns import Columns
+
+    from algorithms.rl.connectors import ActionsToEnv, StackObservations
+
+    def sampled(lean: bool):
+        settings = build_config(config(algorithm=algorithm, learning_starts=10**6, num_envs_per_env_runner=4))
+        if not lean:
+            settings.env_runners(add_default_connectors_to_env_to_module_pipeline=True,
+                                 add_default_connectors_to_module_to_env_pipeline=True)
+            settings._env_to_module_connector = settings._module_to_env_connector = None
+        algo = settings.build_algo()
+        try:
+            runner = algo.env_runner_group.local_env_runner
+            pieces = [type(c) for c in runner._env_to_module.connectors + runner._module_to_env.connectors]
+            assert (pieces == [StackObservations, ActionsToEnv]) == lean, pieces
+            episodes = [e for _ in range(3) for e in runner.sample(num_timesteps=600, explore=True)]
+            return episodes, sum(len(e) for e in episodes)
+        finally:
+            algo.stop()
+
+    (ours, our_steps), (theirs, their_steps) = sampled(lean=True), sampled(lean=False)
+    assert our_steps == their_steps >= 1800
+    assert len(ours) == len(theirs) and sum(e.is_done for e in ours) >= 20  # many episode ends and resets
+    for a, b in zip(ours, theirs):
+        assert (a.is_terminated, a.is_truncated, len(a)) == (b.is_terminated, b.is_truncated, len(b))
+        assert np.array_equal(np.asarray(a.get_observations()), np.asarray(b.get_observations()))
+        assert np.array_equal(np.asarray(a.get_actions()), np.asarray(b.get_actions()))
+        assert np.array_equal(np.asarray(a.get_rewards()), np.asarray(b.get_rewards()))
+        if algorithm == "a2c":
+            logp = [np.asarray(e.get_extra_model_outputs(Columns.ACTION_LOGP)) for e in (a, b)]
+            assert np.allclose(*logp)
+
+
 def test_exploration_schedule_follows_every_env_step_of_an_iteration():
     """RLlib moves an EnvRunner's env-step count only once per `train()`; the epsilon schedule must still see
     every step: through one iteration of 3000 env steps (12 training steps), the `t` the module explores with

@@ -28,8 +28,15 @@ class SampledConfig(AlgorithmConfig):
     """Settings both of our algorithms read, beyond RLlib's."""
 
     def __init__(self, algo_class=None):
+        from algorithms.rl import connectors
+
         super().__init__(algo_class=algo_class)
         self.evaluation_epsilon = 0.0
+        # the EnvRunners' lean pipelines (algorithms.rl.connectors) instead of RLlib's general ones
+        self.env_runners(env_to_module_connector=connectors.env_to_module,
+                         module_to_env_connector=connectors.module_to_env,
+                         add_default_connectors_to_env_to_module_pipeline=False,
+                         add_default_connectors_to_module_to_env_pipeline=False)
 
     def evaluation(self, *, evaluation_epsilon=NotProvided, **kwargs):
         """`evaluation_epsilon`: the chance of a random action during evaluation. 0 is greedy; Atari

@@ -1,6 +1,6 @@
 """DQN / Double DQN TorchLearner: TD loss on replayed n-step transitions; the target network is
 updated per gradient step, in `gradient_step`, the one place that counts them. Each step runs in plain
-torch calls (`fused_step`) instead of RLlib's generic per-update machinery, which dominated the profile."""
+torch calls (`algorithms.rl.fused`) instead of RLlib's generic per-update machinery, which dominated the profile."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from ray.rllib.core.columns import Columns
 from ray.rllib.core.learner.torch.torch_learner import TorchLearner
 from ray.rllib.core.rl_module.apis.target_network_api import TargetNetworkAPI
 
+from algorithms.rl.fused import FusedUpdate
 from algorithms.rl.live import LiveSettings
 from algorithms.rl.modules import Q_VALUES
 from algorithms.rl.targets import double_dqn_target, dqn_target
@@ -32,20 +33,13 @@ def polyak_update(main: torch.nn.Module, target: torch.nn.Module, tau: float) ->
         torch._foreach_copy_([t for t, _ in copy], [m for _, m in copy])
 
 
-class DQNLearner(LiveSettings, TorchLearner):
+class DQNLearner(FusedUpdate, LiveSettings, TorchLearner):
     def build(self) -> None:
         super().build()
         self.module.foreach_module(
             lambda _, module: module.make_target_networks() if isinstance(module, TargetNetworkAPI) else None)
         self.gradient_steps = 0
         self.steps_at_last_sync = 0
-
-    def configure_optimizers_for_module(self, module_id, config=None) -> None:
-        """RLlib's default, Adam with the lr scheduler, in torch's fused implementation: one kernel for all
-        parameters instead of a loop over them (about a third of a small network's gradient step)."""
-        params = self.get_parameters(self._module[module_id])
-        self.register_optimizer(module_id=module_id, optimizer=torch.optim.Adam(params, fused=True), params=params,
-                                lr_or_lr_schedule=config.lr)
 
     def _update(self, batch: dict):
         """All `updates_per_rollout` gradient steps of a training step in one Learner update: the batch
@@ -69,36 +63,6 @@ class DQNLearner(LiveSettings, TorchLearner):
         self.sync_targets()
         return result
 
-    def fused_step(self, minibatch: dict, log_metrics: bool = True):
-        """One gradient step as TorchLearner's `_uncompiled_update` takes it (forward, the same loss, backward,
-        clipping by global norm, non-finite gradients zeroed, the optimiser's step), in plain torch calls:
-        RLlib's generic path costs about 1.5 ms of bookkeeping per step on a 64-unit MLP, several times the
-        arithmetic (`tests/test_rl_algorithms.py` checks that both paths take the same steps).
-        `log_metrics`: log the step's loss statistics (RLlib keeps the last value, window 1, so an update
-        logs only its last step's)."""
-        (module_id, batch), = minibatch.items()
-        module = self.module[module_id].unwrapped()
-        fwd_out = module._forward_train(batch)  # the module's own training forward (no mode switch per step)
-        loss, stats = self.td_loss(module_id, self.config.get_config_for_module(module_id), batch, fwd_out,
-                                   with_stats=log_metrics)
-        if log_metrics:
-            self.metrics.log_dict(stats, key=module_id, window=1)
-        optimizer, params = self._optimizer_and_params(module_id)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.config.grad_clip is not None:
-            norm = torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
-            if not torch.isfinite(norm):  # as RLlib's apply_gradients: zero what is not finite
-                for param in params:
-                    if param.grad is not None:
-                        param.grad.nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
-        optimizer.step()
-        return {module_id: fwd_out}, {module_id: loss}, {}
-
-    def _optimizer_and_params(self, module_id):
-        (_, optimizer), = self.get_optimizers_for_module(module_id)
-        return optimizer, [param for group in optimizer.param_groups for param in group["params"]]
-
     def sync_targets(self) -> None:
         """Polyak averaging (target <- tau online + (1 - tau) target) after every gradient step when
         tau < 1, else a hard copy every `target_update_freq` steps."""
@@ -110,12 +74,7 @@ class DQNLearner(LiveSettings, TorchLearner):
             self.steps_at_last_sync = self.gradient_steps
             self.metrics.log_value("target_updates", 1, reduce="sum")
 
-    def compute_loss_for_module(self, *, module_id, config, batch, fwd_out):
-        loss, stats = self.td_loss(module_id, config, batch, fwd_out)
-        self.metrics.log_dict(stats, key=module_id, window=1)
-        return loss
-
-    def td_loss(self, module_id, config, batch, fwd_out, with_stats: bool = True):
+    def step_loss(self, module_id, config, batch, fwd_out, with_stats: bool = True):
         """The TD loss of a minibatch and, `with_stats`, what it logs (Q and target means, mean |TD error|,
         the loss); a step that logs nothing skips those reductions."""
         module = self.module[module_id].unwrapped()
