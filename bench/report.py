@@ -106,14 +106,19 @@ def cleanrl_section() -> list[str]:
         return [title, "", "Not run yet: `python bench/vs_cleanrl.py --cleanrl DIR`.", ""]
     source = result.get("cleanrl_source") or f"commit {result.get('cleanrl_commit') or 'unknown'}"
     packages = ", ".join(f"{k} {v}" for k, v in result["cleanrl_packages"].items())
+    every_run = [r for block in result["results"].values() for r in block["runs"]]
+    matched = any(r["side"].endswith("_matched") for r in every_run)
+    held_any = any("wall_s_to_held" in r for r in every_run)
     lines = [title, "", ran(result), "",
              (f"CleanRL: {source}; its own venv ({packages}). Each side runs with one torch thread, one run at a "
               "time; wall time counts from the side's first env step to the episode end where the mean of the last "
               "20 training episodes first reaches the env's registered threshold (CartPole-v1 475, Acrobot-v1 -100), "
               f"with caps of {result['max_seconds']:.0f} s and {result['max_steps']:,} env steps (an unsolved run "
-              "counts at its cap). `ours_*` are the sweep's defaults; `*_matched` are ours at CleanRL's settings "
-              "wherever the two share one (`bench/vs_cleanrl.py` lists them). CleanRL's `dqn.py` runs one env; "
-              "ours sample 8 vectorised envs at the defaults and 16 when matched."), ""]
+              "counts at its cap). `ours_*` are the sweep's defaults. CleanRL's `dqn.py` runs one env; ours sample "
+              "8 vectorised envs" + ("; `*_matched` are ours at CleanRL's settings wherever the two share one "
+                                     "(`bench/vs_cleanrl.py` lists them), with 16 envs for DQN." if matched else ".")
+              + (" Newer runs continue until a crossing holds (the next 20 episodes average the threshold too) and "
+                 "show the time to it beside the first crossing." if held_any else "")), ""]
     blocks = sorted(result["results"].values(),  # CartPole first, DQN before A2C, whatever order they ran in
                     key=lambda b: (b["env"] != "CartPole-v1", b["env"], b["algorithm"] != "dqn"))
     for block in blocks:
@@ -237,16 +242,24 @@ def overhead_section() -> list[str]:
             out.append(f"- {name}, `{ablation['switch']}` in {len(ablation['pairs'])} paired sweeps: "
                        f"{ablation['saving_s']:+.1f} s per sweep (on minus off).")
     worst = max(max(f["overhead_per_trial_pct"], f["clocked_pct"]) for f in families.values())
+
+    def span(cause: str) -> str:
+        low, high = (f"{g([f['causes_s'][cause] for f in families.values()]):.1f}" for g in (min, max))
+        return low if low == high else f"{low}-{high}"
+
     trials = next(iter(families.values()))["trials"]
     out += ["- *Overhead per trial* compares wall times; *clocked overhead* adds up only what the clocks saw (every "
             "cause but the trials' own steps), so a difference in the steps themselves, either way (this machine's "
             "speed drifts by up to a fifth between runs: the plain process took 300-384 s for the same diffusion "
             "trials), does not enter it. The target is judged on the larger of the two.",
             f"- Target, at most 5% per trial in every family: {verdict(-worst, -5.0)} with {trials} trials per "
-            f"sweep (worst {worst:.1f}%). What is paid once per sweep (Ray's start, the trial worker's start and "
-            "imports, the exit) shrinks per trial as a sweep has more trials; the last column spreads it over the "
-            "default sweep's first round (its configurations times its first seeds), the trials' own share "
-            "unchanged.", ""]
+            f"sweep (worst {worst:.1f}%). What keeps it above is paid once per sweep, whatever the trials' length: "
+            f"Ray's start ({span('ray')} s), the trial worker's start and imports ({span('trial_actors')} s) and "
+            f"the exit ({span('exit')} s); and once per worker, MLflow's own imports at its first run and model "
+            "(most of the trials' MLflow rows). Checkpoints every iteration cost "
+            f"{span('checkpoints')} s per sweep. What is paid once shrinks per trial as a sweep has more trials; "
+            "the last column of the first table spreads it over the default sweep's first round (its "
+            "configurations times its first seeds), the trials' own share unchanged.", ""]
     return out
 
 

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Every benchmark, one after another (they must not share the CPUs), then BENCHMARKS.md.
-# About six and a quarter hours on 2 cores (bench/gpu.py runs only where there is a GPU). Needs the project installed plus diffusers: pip install -e ".[bench]"
+# About seven and a half hours on 2 cores (bench/gpu.py runs only where there is a GPU). Needs the project installed plus diffusers: pip install -e ".[bench]"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python bench/rl.py
 # CleanRL from $CLEANRL_DIR when set, else cloned into ~/.cache/rl-sweeps-bench (needs github.com)
 python bench/vs_cleanrl.py ${CLEANRL_DIR:+--cleanrl "$CLEANRL_DIR"}
 python bench/diffusion.py
-python bench/sweep_overhead.py
+python bench/sweep_overhead.py   # every family, 3 pairs each (about 70 minutes)
 python bench/asha_vs_grid.py
 python bench/memory.py
 python bench/seed_stability.py
