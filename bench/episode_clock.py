@@ -85,10 +85,7 @@ def held_crossing(episodes: list[tuple[float, int, float]], target: float,
 def just_held(episodes: list[tuple[float, int, float]], target: float, window: int = WINDOW) -> bool:
     """Whether the latest episode confirms a crossing that holds (the one `window` episodes back): checked
     after every episode, it is first true `window` episodes after the first crossing that holds."""
-    if len(episodes) < 2 * window:
-        return False
-    returns = [ret for _, _, ret in episodes[-2 * window:]]
-    return sum(returns[:window]) / window >= target and sum(returns[window:]) / window >= target
+    return len(episodes) >= 2 * window and held_crossing(episodes[-2 * window:], target, window) is not None
 
 
 def outcome(target: float, stopped_at: float) -> dict:

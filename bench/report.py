@@ -106,9 +106,7 @@ def cleanrl_section() -> list[str]:
         return [title, "", "Not run yet: `python bench/vs_cleanrl.py --cleanrl DIR`.", ""]
     source = result.get("cleanrl_source") or f"commit {result.get('cleanrl_commit') or 'unknown'}"
     packages = ", ".join(f"{k} {v}" for k, v in result["cleanrl_packages"].items())
-    every_run = [r for block in result["results"].values() for r in block["runs"]]
-    matched = any(r["side"].endswith("_matched") for r in every_run)
-    held_any = any("wall_s_to_held" in r for r in every_run)
+    matched = any(r["side"].endswith("_matched") for block in result["results"].values() for r in block["runs"])
     lines = [title, "", ran(result), "",
              (f"CleanRL: {source}; its own venv ({packages}). Each side runs with one torch thread, one run at a "
               "time; wall time counts from the side's first env step to the episode end where the mean of the last "
@@ -117,38 +115,34 @@ def cleanrl_section() -> list[str]:
               "counts at its cap). `ours_*` are the sweep's defaults. CleanRL's `dqn.py` runs one env; ours sample "
               "8 vectorised envs" + ("; `*_matched` are ours at CleanRL's settings wherever the two share one "
                                      "(`bench/vs_cleanrl.py` lists them), with 16 envs for DQN." if matched else ".")
-              + (" Newer runs continue until a crossing holds (the next 20 episodes average the threshold too) and "
-                 "show the time to it beside the first crossing." if held_any else "")), ""]
+              + " Runs continue until a crossing holds (the next 20 episodes average the threshold too) and show "
+                "the time to it beside the first crossing."), ""]
     blocks = sorted(result["results"].values(),  # CartPole first, DQN before A2C, whatever order they ran in
                     key=lambda b: (b["env"] != "CartPole-v1", b["env"], b["algorithm"] != "dqn"))
     for block in blocks:
         s, runs = block["summary"], block["runs"]
         sides = [side for side in s if side != "speedup"]
         cleanrl, ours = sides[0], sides[1]
-        held = "wall_s_to_held" in runs[0]  # results from before "a crossing that holds" lack it
         rows = [[side, s[side]["solved"], median_and_range(s[side], "wall_s_to_target", ",.1f"),
                  median_and_range(s[side], "env_steps_to_target", ",.0f"),
-                 median_and_range(s[side], "env_steps_per_s", ",.0f"),
-                 *([s[side]["first_crossing_held"], median_and_range(s[side], "wall_s_to_held", ",.1f")] if held
-                   else [])] for side in sides]
+                 median_and_range(s[side], "env_steps_per_s", ",.0f"), s[side]["first_crossing_held"],
+                 median_and_range(s[side], "wall_s_to_held", ",.1f")] for side in sides]
         per_seed = [[r["side"], r["seed"], "yes" if r["solved"] else "no (capped)", f"{r['wall_s_to_target']:.1f}",
                      f"{r['env_steps_to_target']:,}", f"{r['env_steps_per_s']:,.0f}",
-                     *([("yes" if r["first_crossing_held"] else "no") if r["solved"] else "-",
-                        f"{r['wall_s_to_held']:.1f}" + ("" if r["held"] else " (capped)")] if held else [])]
-                    for r in runs]
-        held_header = ["first crossing held", "wall s to a crossing that holds"] if held else []
+                     ("yes" if r["first_crossing_held"] else "no") if r["solved"] else "-",
+                     f"{r['wall_s_to_held']:.1f}" + ("" if r["held"] else " (capped)")] for r in runs]
+        held_header = ["first crossing held", "wall s to a crossing that holds"]
         speed, provenance = s["speedup"], made_elsewhere(block, result)
-        every_seed = "per_seed_held" in speed  # newer results judge the target on every seed
-        judged = min(speed["per_seed"]) if every_seed else speed["median_wall_ratio"]
         lines += [f"#### {block['env']}, {block['algorithm'].upper()} (target return {block['target_return']:g})", "",
                   *provenance, table(["side", "solved", "wall s to target, median (range)", "env steps to target",
                          "env steps/s", *held_header], rows), "",
                   (f"- Wall time, ratio of medians {cleanrl} / {ours}: **{speed['median_wall_ratio']:.2f}x**; "
                    f"per seed: {', '.join(f'{p:.2f}x' for p in speed['per_seed'])} "
-                   f"(wanted >= {speed['target']:.2f}x {'on every seed' if every_seed else 'at the median'}: "
-                   f"{verdict(judged, speed['target'])})" + capped_note(runs, cleanrl, ours, key="side")),
-                  *([f"- To a crossing that holds (the next 20 episodes average the target too), {cleanrl} / {ours} "
-                     f"per seed: {', '.join(f'{p:.2f}x' for p in speed['per_seed_held'])}"] if every_seed else []),
+                   f"(wanted >= {speed['target']:.2f}x on every seed: "
+                   f"{verdict(min(speed['per_seed']), speed['target'])})"
+                   + capped_note(runs, cleanrl, ours, key="side")),
+                  (f"- To a crossing that holds (the next 20 episodes average the target too), {cleanrl} / {ours} "
+                   f"per seed: {', '.join(f'{p:.2f}x' for p in speed['per_seed_held'])}"),
                   (f"- Sample efficiency (env steps to target, {cleanrl} / {ours}): "
                    f"**{speed['sample_efficiency_ratio']:.2f}x**" + capped_note(runs, cleanrl, ours, key="side")),
                   (f"- With {len(speed['per_seed'])} seeds these are medians with their range, not confidence "
@@ -207,7 +201,7 @@ CAUSES = {  # bench/sweep_overhead.py's breakdown, in the order a sweep pays the
 
 def overhead_section() -> list[str]:
     result = load("sweep_overhead")
-    if result is None or "families" not in result:
+    if result is None:
         return ["## Sweep overhead", "", "Not run yet: `python bench/sweep_overhead.py`.", ""]
     families = result["families"]
     out = ["## Sweep overhead: Tune + MLflow vs the same trials back to back", "", ran(result), "",

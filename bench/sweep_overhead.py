@@ -151,11 +151,12 @@ def summarise(family: str, space: str, pairs: list[dict], ablation: dict | None)
     sweep_wall, plain_wall = (median([p[k] for p in pairs]) for k in ("sweep_wall_s", "back_to_back_wall_s"))
     plain_trial = plain_wall / n
     per_pair = [100 * (p["sweep_wall_s"] - p["back_to_back_wall_s"]) / p["back_to_back_wall_s"] for p in pairs]
-    causes = {cause: median([breakdown(p)[cause] for p in pairs]) for cause in breakdown(pairs[0])}
+    parts = [breakdown(p) for p in pairs]
+    causes = {cause: median([part[cause] for part in parts]) for cause in parts[0]}
     once = sum(v for k, v in causes.items() if k in PER_SWEEP)
     every = sum(v for k, v in causes.items() if k not in PER_SWEEP)
     # what the clocks saw, without the unclocked difference in the trials' own steps (which can be either sign)
-    clocked = [sum(v for k, v in breakdown(p).items() if k != "in_trial_rest") for p in pairs]
+    clocked = [sum(v for k, v in part.items() if k != "in_trial_rest") for part in parts]
     clocked_pct = [100 * c / p["back_to_back_wall_s"] for c, p in zip(clocked, pairs)]
     default = load_sweep(str(ROOT / "search_spaces" / f"{family}.yaml"))
     default_trials = len(default.configurations()) * (default.race["first_seeds"] if default.race

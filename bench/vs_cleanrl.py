@@ -161,23 +161,22 @@ def summarize(runs: list[dict], sides: list[str], cleanrl: str, ours: str, wante
         if not mine:
             continue
         summary[side] = {"solved": f"{sum(r['solved'] for r in mine)}/{len(mine)}"}
-        summary[side]["held"] = f"{sum(r.get('held', False) for r in mine)}/{len(mine)}"
-        summary[side]["first_crossing_held"] = f"{sum(r.get('first_crossing_held', False) for r in mine)}/" \
+        summary[side]["held"] = f"{sum(r['held'] for r in mine)}/{len(mine)}"
+        summary[side]["first_crossing_held"] = f"{sum(r['first_crossing_held'] for r in mine)}/" \
                                                f"{sum(r['solved'] for r in mine)}"
         for key in ("wall_s_to_target", "env_steps_to_target", "env_steps_per_s", "wall_s_to_held"):
-            values = [r[key] for r in mine if key in r]
-            if not values:
-                continue
+            values = [r[key] for r in mine]
             summary[side][f"median_{key}"] = median(values)
             summary[side][f"range_{key}"] = [min(values), max(values)]
     if cleanrl in summary and ours in summary:
         by_seed = {(r["side"], r["seed"]): r for r in runs}
-        paired = [by_seed[(cleanrl, s)]["wall_s_to_target"] / by_seed[(ours, s)]["wall_s_to_target"]
-                  for s in sorted({r["seed"] for r in runs}) if (cleanrl, s) in by_seed and (ours, s) in by_seed]
+        seeds = [s for s in sorted({r["seed"] for r in runs}) if (cleanrl, s) in by_seed and (ours, s) in by_seed]
+
+        def per_seed(key: str) -> list[float]:
+            return [by_seed[(cleanrl, s)][key] / by_seed[(ours, s)][key] for s in seeds]
+
+        paired, held = per_seed("wall_s_to_target"), per_seed("wall_s_to_held")
         ratio = summary[cleanrl]["median_wall_s_to_target"] / summary[ours]["median_wall_s_to_target"]
-        held = [by_seed[(cleanrl, s)]["wall_s_to_held"] / by_seed[(ours, s)]["wall_s_to_held"]
-                for s in sorted({r["seed"] for r in runs})
-                if "wall_s_to_held" in by_seed.get((cleanrl, s), {}) and "wall_s_to_held" in by_seed.get((ours, s), {})]
         summary["speedup"] = {"median_wall_ratio": round(ratio, 2), "per_seed": [round(p, 2) for p in paired],
                               "target": wanted_ratio, "met": min(paired) >= wanted_ratio,
                               "per_seed_held": [round(p, 2) for p in held],
