@@ -88,6 +88,15 @@ def just_held(episodes: list[tuple[float, int, float]], target: float, window: i
     return len(episodes) >= 2 * window and held_crossing(episodes[-2 * window:], target, window) is not None
 
 
+def windowed_returns(episodes: list[tuple[float, int, float]], window: int = WINDOW) -> tuple[float, float] | None:
+    """(best, last) mean return over `window` consecutive episodes: what an unsolved run reached."""
+    returns = [ret for _, _, ret in episodes]
+    if len(returns) < window:
+        return None
+    means = [sum(returns[end - window:end]) / window for end in range(window, len(returns) + 1)]
+    return max(means), means[-1]
+
+
 def outcome(target: float, stopped_at: float) -> dict:
     """The run's record: solved or not, and wall time / env steps to the target (to the cap when unsolved,
     so a ratio against an unsolved run is a bound). Wall time counts from the first env step."""
@@ -97,10 +106,15 @@ def outcome(target: float, stopped_at: float) -> dict:
     when, at_steps = solved if solved else (stopped_at, steps)
     held = held_crossing(EpisodeClock.episodes, target)
     held_when, held_steps = held if held else (stopped_at, steps)
+    windowed = windowed_returns(EpisodeClock.episodes)
+    windowed = tuple(round(value, 2) for value in windowed) if windowed else None
     return {"solved": solved is not None, "wall_s": round(wall, 2), "env_steps": steps,
             "episodes": len(EpisodeClock.episodes), "wall_s_to_target": round(when - start, 2),
             "env_steps_to_target": at_steps,
             "env_steps_per_s": round(at_steps / max(when - start, 1e-9), 1),
             # the first crossing may fall back: the time to one that holds for the next WINDOW episodes
             "held": held is not None, "first_crossing_held": held is not None and held == solved,
-            "wall_s_to_held": round(held_when - start, 2), "env_steps_to_held": held_steps}
+            "wall_s_to_held": round(held_when - start, 2), "env_steps_to_held": held_steps,
+            # what a run reached, solved or not (for an env where neither side reaches the threshold)
+            "best_mean_return": windowed[0] if windowed else None,
+            "last_mean_return": windowed[1] if windowed else None}

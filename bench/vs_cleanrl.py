@@ -18,7 +18,11 @@ finished training episode is recorded, and the criterion is the first episode en
 the last 20 episodes reaches the env's registered threshold (CartPole-v1: 475; Acrobot-v1: -100, the
 `reward_threshold` gymnasium registers for it). Wall time counts from each side's first env step, so
 neither side's imports and setup count. A run stops at the criterion or at a cap, and an unsolved run
-counts at its cap (a ratio against it is then a bound).
+counts at its cap (a ratio against it is then a bound). Each run also records the best and the last
+mean return over 20 episodes, which is what compares runs that never reach the threshold.
+
+A held-out env, which neither side's defaults were tuned on: MountainCar-v0 (threshold -110); run it with
+`--envs MountainCar-v0 --no-matched`.
 
     python bench/vs_cleanrl.py --cleanrl ~/src/cleanrl
     python bench/vs_cleanrl.py --cleanrl ~/src/cleanrl --envs CartPole-v1 --algorithms dqn --seeds 0
@@ -37,7 +41,7 @@ import time
 from pathlib import Path
 
 from common import ROOT, earlier_blocks, median, provenance, shown_path, write_result
-from episode_clock import EpisodeClock, held_crossing, outcome, target_return
+from episode_clock import WINDOW, EpisodeClock, held_crossing, outcome, target_return
 
 CLEANRL_URL = "https://github.com/vwxyzjn/cleanrl"
 CLEANRL_PACKAGES = ["gymnasium==0.29.1", "numpy<2", "tyro", "tensorboard"]
@@ -168,6 +172,11 @@ def summarize(runs: list[dict], sides: list[str], cleanrl: str, ours: str, wante
             values = [r[key] for r in mine]
             summary[side][f"median_{key}"] = median(values)
             summary[side][f"range_{key}"] = [min(values), max(values)]
+        for key in ("best_mean_return", "last_mean_return"):  # what the runs reached, solved or not
+            values = [r[key] for r in mine if r.get(key) is not None]
+            if values:
+                summary[side][f"median_{key}"] = median(values)
+                summary[side][f"range_{key}"] = [min(values), max(values)]
     if cleanrl in summary and ours in summary:
         by_seed = {(r["side"], r["seed"]): r for r in runs}
         seeds = [s for s in sorted({r["seed"] for r in runs}) if (cleanrl, s) in by_seed and (ours, s) in by_seed]
@@ -225,7 +234,8 @@ def main() -> None:
                     runs.append({"side": side, "seed": seed, **run})
                     print(f"{env_id} {side} seed {seed}: {'solved' if run['solved'] else 'NOT solved'} after "
                           f"{run['wall_s_to_target']} s, {run['env_steps_to_target']} env steps "
-                          f"({run['env_steps_per_s']}/s)", flush=True)
+                          f"({run['env_steps_per_s']}/s); best mean-{WINDOW} return {run['best_mean_return']}",
+                          flush=True)
             wanted = 3.0  # CleanRL's wall time to the target over ours, on every seed
             results[f"{env_id}/{algorithm}"] = {
                 "env": env_id, "algorithm": algorithm, "target_return": target_return(env_id), "runs": runs,
