@@ -103,6 +103,12 @@ def load_dataset(name: str, data_dir: str | Path = "data", train: bool = True, d
     raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(DATASETS)}")
 
 
+def dataset_from_config(config: dict) -> ImageData:
+    """The data set a trial's DATA_PARAMS (algorithms/shared_params.py) name."""
+    return load_dataset(config["dataset"], data_dir=config["data_dir"], folder=config.get("folder"),
+                        image_size=config["image_size"], channels=config["channels"])
+
+
 class DeviceImages:
     """A training set where batches are cheapest to draw. On a GPU it is copied to the device once when it
     fits in `budget` of the device's free memory, so no step copies from the host. Otherwise it stays in

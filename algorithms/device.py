@@ -26,3 +26,17 @@ def ray_gpu_share() -> float:
     if not ray.is_initialized():
         return 0.0
     return float(ray.get_runtime_context().get_assigned_resources().get("GPU", 0.0))
+
+
+def generator_state(generator: torch.Generator) -> dict:
+    """A random generator's state for a checkpoint, with the device type it belongs to."""
+    return {"generator": generator.get_state(), "generator_device": generator.device.type}
+
+
+def load_generator_state(generator: torch.Generator, state: dict, fallback_seed: int) -> None:
+    """Restore what `generator_state` saved. A CUDA generator's state means nothing to a CPU one (a GPU trial
+    resumed on a CPU node), so across device types the generator is reseeded with `fallback_seed` instead."""
+    if state.get("generator_device", "cpu") == generator.device.type:  # its state is a CPU tensor on any device
+        generator.set_state(state["generator"].cpu())
+    else:
+        generator.manual_seed(fallback_seed)

@@ -5,7 +5,8 @@ import torch
 
 from algorithms.data import load_digits
 from algorithms.diffusion import FAMILY
-from algorithms.diffusion.unet import EMA, UNet
+from algorithms.diffusion.unet import UNet
+from algorithms.ema import EMA
 from algorithms.diffusion.trainer import DiffusionTrainer
 
 

@@ -47,17 +47,18 @@ class DiffusionSampler(mlflow.pyfunc.PythonModel):
 
         images = []
         for row in model_input.to_dict("records"):
-            seed = _value(row, "seed", self.config["seed"])
+            seed = row_value(row, "seed", self.config["seed"])
             generator = torch.Generator(device=self.device).manual_seed(int(seed))
             x = sample(self.diffusion, self.model, (int(row["num_samples"]), *self.shape),
-                       sampler=_value(row, "sampler", self.config["sampler"]),
-                       steps=int(_value(row, "sample_steps", self.config["sample_steps"])),
+                       sampler=row_value(row, "sampler", self.config["sampler"]),
+                       steps=int(row_value(row, "sample_steps", self.config["sample_steps"])),
                        generator=generator, device=self.device)
             images.append(((x.clamp(-1, 1) + 1) / 2).float().cpu().numpy())
         return np.concatenate(images) if images else np.zeros((0, *self.shape), dtype=np.float32)
 
 
-def _value(row: dict, key: str, default):
+def row_value(row: dict, key: str, default):
+    """A DataFrame row's optional column: `default` where it is absent or NaN (pandas' missing value)."""
     value = row.get(key)
     return default if value is None or (isinstance(value, float) and np.isnan(value)) else value
 

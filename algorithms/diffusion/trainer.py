@@ -7,18 +7,14 @@ from pathlib import Path
 
 import torch
 
-from algorithms.data import DeviceImages, ImageData, load_dataset
-from algorithms.device import select_device
+from algorithms.data import DeviceImages, ImageData, dataset_from_config
+from algorithms.device import generator_state, load_generator_state, select_device
 from algorithms.diffusion.metrics import load_scorer
 from algorithms.diffusion.process import GaussianDiffusion
 from algorithms.diffusion.samplers import sample
-from algorithms.diffusion.unet import EMA, UNet
+from algorithms.diffusion.unet import UNet
+from algorithms.ema import EMA
 from algorithms.speedups import MixedPrecision, compile_in_place, set_channels_last, to_memory_format
-
-
-def build_data(config: dict) -> ImageData:
-    return load_dataset(config["dataset"], data_dir=config["data_dir"], folder=config.get("folder"),
-                        image_size=config["image_size"], channels=config["channels"])
 
 
 class DiffusionTrainer:
@@ -30,7 +26,7 @@ class DiffusionTrainer:
         self.config = config
         self.device = device or select_device(config.get("device", "auto"))
         torch.manual_seed(config["seed"])
-        self.data = data if data is not None else build_data(config)
+        self.data = data if data is not None else dataset_from_config(config)
         self.images = DeviceImages(self.data.images, self.device)
         self.diffusion = GaussianDiffusion.from_schedule(
             config["schedule"], config["timesteps"], config["zero_terminal_snr"],
@@ -97,7 +93,7 @@ class DiffusionTrainer:
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "ema": self.ema.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "step": self.step, "scaler": self.precision.state_dict(),
-                "generator": self.generator.get_state(), "generator_device": self.generator.device.type}
+                **generator_state(self.generator)}
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
@@ -105,11 +101,7 @@ class DiffusionTrainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.step = state["step"]
         self.precision.load_state_dict(state.get("scaler", {}))
-        saved_on = state.get("generator_device", "cpu")
-        if saved_on == self.generator.device.type:  # its state is a CPU tensor whatever the device
-            self.generator.set_state(state["generator"].cpu())
-        else:  # a CUDA generator's state means nothing to a CPU one (a GPU trial resumed on a CPU node)
-            self.generator.manual_seed(self.config["seed"] * 1_000_003 + self.step)
+        load_generator_state(self.generator, state, fallback_seed=self.config["seed"] * 1_000_003 + self.step)
 
     def save(self, path: Path) -> None:
         torch.save(self.state_dict(), path)
