@@ -634,6 +634,38 @@ def many_trials_section() -> list[str]:
               if (q := load("many_trials_s3")) else []), ""]
 
 
+def gan_vs_ddpm_section() -> list[str]:
+    title = "## GAN vs DDPM at equal training seconds (digits)"
+    result = load("gan_vs_ddpm")
+    if result is None:
+        return [title, "", "Not run yet: `python bench/gan_vs_ddpm.py`.", ""]
+    summary, seeds = result["summary"], sorted({r["seed"] for r in result["runs"]})
+
+    def cell(key: str, side: str, fmt: str) -> str:
+        entry = summary[key][side]
+        ci = f" [{entry['ci'][0]:{fmt}}, {entry['ci'][1]:{fmt}}]" if entry["ci"] else ""
+        return f"{entry['mean']:{fmt}}{ci} ({', '.join(f'{v:{fmt}}' for v in entry['per_seed'])})"
+
+    rows = [[side.upper(), cell("steps", side, ".0f"), cell("fid", side, ".1f"), cell("mode_coverage", side, ".2f"),
+             cell("class_kl", side, ".3f")] for side in ("gan", "ddpm")]
+    lines = [title, "", ran(result), "",
+             (f"Each side trains alone for {result['seconds']:g} s of steps (one torch thread, its family's "
+              f"defaults), seeds {', '.join(map(str, seeds))}, the order alternating by seed; then FID of 500 "
+              "samples (the features and bootstrap of diffusion's FID) and mode coverage / class KL of 1,000. "
+              "Cells: mean [95% t interval over seeds] (per seed)."), "",
+             table(["model", f"steps in {result['seconds']:g} s", "eval/fid", "mode coverage", "class KL (nats)"],
+                   rows),
+             ""]
+    for key, name in (("fid", "FID"), ("mode_coverage", "mode coverage"), ("class_kl", "class KL")):
+        diff = summary[key]["gan_minus_ddpm_ci"]
+        if diff:
+            verdict_text = "no difference shown" if diff[0] <= 0 <= diff[1] else (
+                "GAN higher" if diff[0] > 0 else "DDPM higher")
+            lines.append(f"- {name}, GAN - DDPM paired by seed: 95% CI [{diff[0]:.3g}, {diff[1]:.3g}]: "
+                         f"{verdict_text}.")
+    return lines + [""]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
@@ -652,7 +684,8 @@ def main() -> None:
              "hyperparameters."), "",
              *rl_section("rl_dqn", "ours_dqn", "rllib_dqn", "Our DQN vs RLlib's built-in DQN (matched settings)"),
              *rl_section("rl_a2c", "ours_a2c", "rllib_ppo", "Our A2C vs RLlib's PPO (its tuned CartPole settings)"),
-             *cleanrl_section(), *scaling_section(), *diffusion_section(), *stability_section(), *overhead_section(),
+             *cleanrl_section(), *scaling_section(), *diffusion_section(), *gan_vs_ddpm_section(), *stability_section(),
+             *overhead_section(),
              *asha_section(), *race_section(),
              *memory_section(), *tpe_section(), *pbt_section(), *gpu_section(), *speedups_section(),
              *tracking_load_section(), *many_trials_section()]

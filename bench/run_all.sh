@@ -7,6 +7,7 @@ python bench/rl.py
 # CleanRL from $CLEANRL_DIR when set, else cloned into ~/.cache/rl-sweeps-bench (needs github.com)
 python bench/vs_cleanrl.py ${CLEANRL_DIR:+--cleanrl "$CLEANRL_DIR"}
 python bench/diffusion.py
+python bench/gan_vs_ddpm.py   # 3 seeds x 2 models x 120 s of training (about 15 minutes)
 python bench/sweep_overhead.py   # every family, 3 pairs each (about 70 minutes)
 python bench/asha_vs_grid.py
 python bench/memory.py

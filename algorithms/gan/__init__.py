@@ -24,7 +24,7 @@ PARAMS = {
     "conditional": Bool(False, "class-conditional generator and projection discriminator"),
     "latent_dim": Int(32, "size of z", low=1),
     "width": Int(32, "channels of the networks at full resolution (doubled at each halving)", low=4),
-    "batch_size": Int(128, low=1),
+    "batch_size": Int(64, low=1),
     "steps_per_iteration": Int(500, "generator steps per Tune iteration", low=1),
     "iterations": Int(8, "Tune iterations (each ends with FID and mode coverage)", low=1),
     "eval_samples": Int(500, "samples per FID evaluation (as diffusion's, so the numbers compare)", low=10),

@@ -1,0 +1,159 @@
+"""The energy family's Experiments: an RBM trained a few epochs per Tune iteration, or a Hopfield network
+that stores its patterns once and is probed with fresh corrupted copies every iteration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from algorithms.plots import line_plot, save_image_grid
+
+
+def energy_experiment(config: dict):
+    """The family's Experiment for `model` (the core calls this like a class)."""
+    return RBMExperiment(config) if config["model"] == "rbm" else HopfieldExperiment(config)
+
+
+class RBMExperiment:
+    def __init__(self, config: dict):
+        from algorithms.energy.rbm_trainer import RBMTrainer
+
+        self.config = config
+        self.trainer = RBMTrainer(config)
+        self.history: list[dict] = []
+
+    @property
+    def device(self) -> torch.device:
+        return self.trainer.device
+
+    def step(self) -> dict:
+        metrics = {**self.trainer.train(self.config["epochs_per_iteration"]), **self.trainer.evaluate()}
+        self.history.append(metrics)
+        return metrics
+
+    def describe(self) -> dict:
+        """The untrained RBM's scores, as the reference every trained one must beat."""
+        return {"rbm/visible": self.trainer.rbm.visible, **self.trainer.evaluate()}
+
+    def save(self, directory: Path) -> None:
+        self.trainer.save(directory / "trainer.pt")
+        torch.save(self.history, directory / "history.pt")
+
+    def restore(self, directory: Path) -> None:
+        self.trainer.load(directory / "trainer.pt")
+        self.history = torch.load(directory / "history.pt", weights_only=False)
+
+    def hyperparameters(self) -> dict:
+        return {"lr": self.config["lr"], "momentum": self.config["momentum"]}
+
+    def apply_hyperparameters(self, values: dict) -> None:
+        """PBT: the learning rate and momentum are read from the config at every step."""
+        self.config.update({k: v for k, v in values.items() if k in ("lr", "momentum")})
+
+    def export_model(self, directory: Path):
+        from algorithms.energy.serving import export_rbm
+
+        return export_rbm(self.trainer, self.config, directory)
+
+    def write_artifacts(self, directory: Path, final: bool) -> None:
+        if not final:
+            return
+        samples = self.trainer.sample(64, self.config["sample_steps"], seed=self.config["seed"] + 2)
+        save_image_grid(samples, directory / "samples.png", nrow=8)
+        save_image_grid(self.trainer.rbm.W.T[:64].reshape(-1, *self.trainer.data.shape).cpu().tanh(),
+                        directory / "filters.png", nrow=8)
+        epochs = [h["train/epoch"] for h in self.history]
+        line_plot(epochs, {"eval/pseudo_log_likelihood": [h["eval/pseudo_log_likelihood"] for h in self.history],
+                           "eval/log_likelihood (AIS)": [h["eval/log_likelihood"] for h in self.history]},
+                  directory / "likelihood_curve.png", xlabel="epoch", title="held-out log-likelihood per image")
+
+
+class HopfieldExperiment:
+    def __init__(self, config: dict):
+        from algorithms.energy.hopfield import Hopfield
+
+        self.config = config
+        self.device = torch.device("cpu")
+        self.patterns, self.shape = stored_patterns(config)
+        self.network = Hopfield(self.patterns, config["rule"], config["beta"])
+        self.iteration = 0
+        self.last: dict | None = None
+
+    def step(self) -> dict:
+        from algorithms.energy.hopfield import corrupt, recall_scores
+        from orchestration.aggregate import wilson_interval
+
+        config = self.config
+        self.iteration += 1
+        gen = torch.Generator().manual_seed(config["seed"] * 1_000_003 + self.iteration)
+        targets = self.patterns[torch.arange(config["probes"]) % len(self.patterns)]
+        probes = corrupt(targets, config["flip_fraction"], gen)
+        run = self.network.recall(probes, config["update"], config["temperature"], config["max_sweeps"], gen)
+        scores = recall_scores(run["states"], targets)
+        ci = wilson_interval(scores["recall_accuracy"] * len(targets), len(targets))
+        energies = run["energies"].mean(1)
+        self.last = {"targets": targets[:16], "probes": probes[:16], "states": run["states"][:16],
+                     "energies": energies.tolist()}
+        return {**{f"eval/{k}": v for k, v in scores.items()}, "eval/recall_accuracy_ci_low": ci.low,
+                "eval/recall_accuracy_ci_high": ci.high, "eval/energy_start": float(energies[0]),
+                "eval/energy_end": float(energies[-1]), "eval/sweeps": run["sweeps"]}
+
+    def describe(self) -> dict:
+        n = self.patterns.shape[1]
+        return {"hopfield/units": n, "hopfield/stored_patterns": len(self.patterns),
+                "hopfield/load": len(self.patterns) / n,
+                # how alike the stored patterns are: the mean |overlap| between distinct ones (random: ~1/sqrt(N))
+                "hopfield/mean_pattern_overlap": mean_pattern_overlap(self.patterns)}
+
+    def save(self, directory: Path) -> None:
+        torch.save({"patterns": self.patterns, "iteration": self.iteration}, directory / "hopfield.pt")
+
+    def restore(self, directory: Path) -> None:
+        from algorithms.energy.hopfield import Hopfield
+
+        state = torch.load(directory / "hopfield.pt", weights_only=False)
+        self.patterns, self.iteration = state["patterns"], state["iteration"]
+        self.network = Hopfield(self.patterns, self.config["rule"], self.config["beta"])
+
+    def export_model(self, directory: Path):
+        from algorithms.energy.serving import export_hopfield
+
+        return export_hopfield(self.network, self.shape, self.config, directory)
+
+    def write_artifacts(self, directory: Path, final: bool) -> None:
+        if not final or self.last is None:
+            return
+        if self.shape is not None:  # rows: stored, corrupted, recalled
+            rows = [self.last[k].view(-1, *self.shape) for k in ("targets", "probes", "states")]
+            save_image_grid(torch.cat(rows).clamp(-1, 1), directory / "recall.png", nrow=len(rows[0]))
+        energies = self.last["energies"]
+        line_plot(list(range(len(energies))), {"mean energy": energies}, directory / "energy.png",
+                  xlabel="sweep", title="energy along the recall trajectory")
+
+
+def stored_patterns(config: dict) -> tuple[torch.Tensor, tuple | None]:
+    """(P, N) +-1 patterns, P = round(load * N): binarised images of the data set in a seeded order, or
+    random ones of `units` units; and the image shape to draw them with (None when N is not a square)."""
+    gen = torch.Generator().manual_seed(config["seed"])
+    if config["patterns"] == "random":
+        n = config["units"]
+        count = max(1, round(config["load"] * n))
+        side = round(n ** 0.5)
+        return torch.randint(0, 2, (count, n), generator=gen).float() * 2 - 1, ((1, side, side) if side * side == n
+                                                                                  else None)
+    from algorithms.data import dataset_from_config
+
+    data = dataset_from_config(config)
+    images = torch.where(data.images.flatten(1) > 0, 1.0, -1.0)
+    count = max(1, round(config["load"] * images.shape[1]))
+    if count > len(images):
+        raise ValueError(f"load {config['load']} asks for {count} patterns; the data set has {len(images)}")
+    return images[torch.randperm(len(images), generator=gen)[:count]], data.shape
+
+
+def mean_pattern_overlap(patterns: torch.Tensor) -> float:
+    if len(patterns) < 2:
+        return 0.0
+    overlaps = (patterns @ patterns.T / patterns.shape[1]).abs()
+    return float((overlaps.sum() - overlaps.diagonal().sum()) / (len(patterns) * (len(patterns) - 1)))
