@@ -55,7 +55,7 @@ BAD_SPACES = {
                     "parameters.lr.value: must be > 0"),
     "unknown schedule": ("family: diffusion\nparameters:\n  schedule: {values: [linear, exponential]}\n",
                          "must be one of linear, cosine, sigmoid, quadratic; got 'exponential'"),
-    "unknown family": ("family: gan\n", "family: unknown family 'gan'"),
+    "unknown family": ("family: vae\n", "family: unknown family 'vae'; available: contrastive, diffusion, energy, gan, rl"),
     "unknown top-level key": ("family: diffusion\nparams: {}\n", "unknown key(s) params"),
     "unknown metric": ("family: diffusion\nmetric: {name: eval/is, goal: maximize}\n", "metric.name"),
     "bad goal": ("family: diffusion\nmetric: {name: eval/fid, goal: lowest}\n", "must be minimize or maximize"),
