@@ -7,7 +7,7 @@ by seed):
 - `ours_matched`: ours with the same algorithm and settings: PCD-1, batch 10, no momentum, no weight decay;
 - `ours_recipe`: ours at the same H, lr and epochs with batch 20 and momentum 0.5 (half the updates,
   each carried on by momentum; the family's defaults for both).
-Both are trained on the same 80% of the images (algorithms/energy/rbm_trainer.py's fixed split) and scored
+Both are trained on the same 80% of the images (algorithms/rbm/trainer.py's fixed split) and scored
 on the other 20% by the same code: the pseudo-log-likelihood averaged over every unit (the expectation of
 scikit-learn's one-unit `score_samples`, which is reported too) and the AIS estimate of the log-likelihood.
 The clock covers training only (`fit`, `train`): per seed, the sides train in turn `--repeats` times (the
@@ -41,9 +41,9 @@ def train_once(side: str, seed: int, args, data):
     import torch
     from sklearn.neural_network import BernoulliRBM
 
-    from algorithms.energy import FAMILY
-    from algorithms.energy.rbm import RBM
-    from algorithms.energy.rbm_trainer import RBMTrainer
+    from algorithms.rbm import FAMILY
+    from algorithms.rbm.model import RBM
+    from algorithms.rbm.trainer import RBMTrainer
 
     recipe = {"batch_size": 20, "momentum": 0.5} if side == "ours_recipe" else {"batch_size": 10, "momentum": 0.0}
     config = FAMILY.resolve({"training": "pcd", "k": 1, "hidden": args.hidden, "lr": args.lr, "weight_decay": 0.0,

@@ -7,10 +7,11 @@ import pytest
 import torch
 
 from algorithms.data import load_digits
-from algorithms.energy import FAMILY
-from algorithms.energy.hopfield import Hopfield, corrupt, recall_scores
-from algorithms.energy.rbm import RBM, ais_log_partition, all_states, default_betas, log_partition_exact
-from algorithms.energy.rbm_trainer import RBMTrainer, binarise
+from algorithms.hopfield import FAMILY as HOPFIELD
+from algorithms.hopfield.network import Hopfield, corrupt, recall_scores
+from algorithms.rbm import FAMILY
+from algorithms.rbm.model import RBM, ais_log_partition, all_states, default_betas, log_partition_exact
+from algorithms.rbm.trainer import RBMTrainer, binarise
 
 
 def small_rbm(visible=4, hidden=3, temperature=1.0, scale=1.0, seed=0) -> RBM:
@@ -167,12 +168,13 @@ def test_energy_models_are_mlflow_models(tmp_path, digits):
     import mlflow.pyfunc
     import pandas as pd
 
-    from algorithms.energy.experiment import HopfieldExperiment
-    from algorithms.energy.serving import export_hopfield, export_rbm
+    from algorithms.hopfield.experiment import HopfieldExperiment
+    from algorithms.hopfield.serving import export as export_hopfield
+    from algorithms.rbm.serving import export as export_rbm
 
     trainer = RBMTrainer(FAMILY.resolve({"hidden": 16}), data=digits)
     trainer.train(1)
-    hopfield = HopfieldExperiment(FAMILY.resolve({"model": "hopfield", "load": 0.05}))
+    hopfield = HopfieldExperiment(HOPFIELD.resolve({"load": 0.05}))
     (tmp_path / "rbm-files").mkdir()
     (tmp_path / "hopfield-files").mkdir()
     for name, export in (("rbm", export_rbm(trainer, trainer.config, tmp_path / "rbm-files")),

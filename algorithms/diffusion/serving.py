@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from algorithms.pyfunc import row_value
+
 WEIGHTS = "sampler_state"
 # the config keys that rebuild the network and the process; the rest of a trial's config is training
 MODEL_KEYS = ("schedule", "timesteps", "zero_terminal_snr", "prediction", "base_channels", "channel_mults",
@@ -55,12 +57,6 @@ class DiffusionSampler(mlflow.pyfunc.PythonModel):
                        generator=generator, device=self.device)
             images.append(((x.clamp(-1, 1) + 1) / 2).float().cpu().numpy())
         return np.concatenate(images) if images else np.zeros((0, *self.shape), dtype=np.float32)
-
-
-def row_value(row: dict, key: str, default):
-    """A DataFrame row's optional column: `default` where it is absent or NaN (pandas' missing value)."""
-    value = row.get(key)
-    return default if value is None or (isinstance(value, float) and np.isnan(value)) else value
 
 
 def export(trainer, config: dict, directory: Path):

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from algorithms.diffusion.serving import row_value
+from algorithms.pyfunc import row_value
 
 WEIGHTS = "generator_state"
 MODEL_KEYS = ("latent_dim", "width", "conditional", "seed")

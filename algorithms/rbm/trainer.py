@@ -9,7 +9,7 @@ import torch
 
 from algorithms.data import ImageData, dataset_from_config
 from algorithms.device import generator_state, load_generator_state, select_device
-from algorithms.energy.rbm import RBM, ais_log_partition, default_betas
+from algorithms.rbm.model import RBM, ais_log_partition, default_betas
 
 TEST_SPLIT_SEED = 0  # every trial scores on the same held-out images, whatever its seed
 

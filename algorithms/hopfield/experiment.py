@@ -1,5 +1,5 @@
-"""The energy family's Experiments: an RBM trained a few epochs per Tune iteration, or a Hopfield network
-that stores its patterns once and is probed with fresh corrupted copies every iteration."""
+"""The Hopfield family's Experiment: the patterns are stored once; every Tune iteration probes them with fresh
+corrupted copies."""
 
 from __future__ import annotations
 
@@ -10,68 +10,9 @@ import torch
 from algorithms.plots import line_plot, save_image_grid
 
 
-def energy_experiment(config: dict):
-    """The family's Experiment for `model` (the core calls this like a class)."""
-    return RBMExperiment(config) if config["model"] == "rbm" else HopfieldExperiment(config)
-
-
-class RBMExperiment:
-    def __init__(self, config: dict):
-        from algorithms.energy.rbm_trainer import RBMTrainer
-
-        self.config = config
-        self.trainer = RBMTrainer(config)
-        self.history: list[dict] = []
-
-    @property
-    def device(self) -> torch.device:
-        return self.trainer.device
-
-    def step(self) -> dict:
-        metrics = {**self.trainer.train(self.config["epochs_per_iteration"]), **self.trainer.evaluate()}
-        self.history.append(metrics)
-        return metrics
-
-    def describe(self) -> dict:
-        """The untrained RBM's scores, as the reference every trained one must beat."""
-        return {"rbm/visible": self.trainer.rbm.visible, **self.trainer.evaluate()}
-
-    def save(self, directory: Path) -> None:
-        self.trainer.save(directory / "trainer.pt")
-        torch.save(self.history, directory / "history.pt")
-
-    def restore(self, directory: Path) -> None:
-        self.trainer.load(directory / "trainer.pt")
-        self.history = torch.load(directory / "history.pt", weights_only=False)
-
-    def hyperparameters(self) -> dict:
-        return {"lr": self.config["lr"], "momentum": self.config["momentum"]}
-
-    def apply_hyperparameters(self, values: dict) -> None:
-        """PBT: the learning rate and momentum are read from the config at every step."""
-        self.config.update({k: v for k, v in values.items() if k in ("lr", "momentum")})
-
-    def export_model(self, directory: Path):
-        from algorithms.energy.serving import export_rbm
-
-        return export_rbm(self.trainer, self.config, directory)
-
-    def write_artifacts(self, directory: Path, final: bool) -> None:
-        if not final:
-            return
-        samples = self.trainer.sample(64, self.config["sample_steps"], seed=self.config["seed"] + 2)
-        save_image_grid(samples, directory / "samples.png", nrow=8)
-        save_image_grid(self.trainer.rbm.W.T[:64].reshape(-1, *self.trainer.data.shape).cpu().tanh(),
-                        directory / "filters.png", nrow=8)
-        epochs = [h["train/epoch"] for h in self.history]
-        line_plot(epochs, {"eval/pseudo_log_likelihood": [h["eval/pseudo_log_likelihood"] for h in self.history],
-                           "eval/log_likelihood (AIS)": [h["eval/log_likelihood"] for h in self.history]},
-                  directory / "likelihood_curve.png", xlabel="epoch", title="held-out log-likelihood per image")
-
-
 class HopfieldExperiment:
     def __init__(self, config: dict):
-        from algorithms.energy.hopfield import Hopfield
+        from algorithms.hopfield.network import Hopfield
 
         self.config = config
         self.device = torch.device("cpu")
@@ -81,7 +22,7 @@ class HopfieldExperiment:
         self.last: dict | None = None
 
     def step(self) -> dict:
-        from algorithms.energy.hopfield import corrupt, recall_scores
+        from algorithms.hopfield.network import corrupt, recall_scores
         from orchestration.aggregate import wilson_interval
 
         config = self.config
@@ -110,16 +51,16 @@ class HopfieldExperiment:
         torch.save({"patterns": self.patterns, "iteration": self.iteration}, directory / "hopfield.pt")
 
     def restore(self, directory: Path) -> None:
-        from algorithms.energy.hopfield import Hopfield
+        from algorithms.hopfield.network import Hopfield
 
         state = torch.load(directory / "hopfield.pt", weights_only=False)
         self.patterns, self.iteration = state["patterns"], state["iteration"]
         self.network = Hopfield(self.patterns, self.config["rule"], self.config["beta"])
 
     def export_model(self, directory: Path):
-        from algorithms.energy.serving import export_hopfield
+        from algorithms.hopfield.serving import export
 
-        return export_hopfield(self.network, self.shape, self.config, directory)
+        return export(self.network, self.shape, self.config, directory)
 
     def write_artifacts(self, directory: Path, final: bool) -> None:
         if not final or self.last is None:
