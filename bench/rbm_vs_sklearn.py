@@ -3,7 +3,7 @@
 scikit-learn's BernoulliRBM trains by persistent contrastive divergence (one Gibbs round per update, chains
 as many as the batch). Sides, per seed, one after another in one process with one thread (the order rotates
 by seed):
-- `sklearn`: BernoulliRBM(n_components=H, learning_rate=lr, batch_size=10, n_iter=epochs);
+- `sklearn`: BernoulliRBM at its defaults (n_components=256, learning_rate=0.1, batch_size=10, n_iter=10);
 - `ours_matched`: ours with the same algorithm and settings: PCD-1, batch 10, no momentum, no weight decay;
 - `ours_recipe`: ours at the same H, lr and epochs with batch 20 and momentum 0.5 (half the updates,
   each carried on by momentum; the family's defaults for both).
@@ -108,9 +108,9 @@ def summarize(runs: list[dict]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--hidden", type=int, default=100)
-    parser.add_argument("--lr", type=float, default=0.06)
-    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--hidden", type=int, default=256, help="scikit-learn's default n_components")
+    parser.add_argument("--lr", type=float, default=0.1, help="scikit-learn's default learning_rate")
+    parser.add_argument("--epochs", type=int, default=10, help="scikit-learn's default n_iter")
     parser.add_argument("--repeats", type=int, default=5, help="timed trainings per side and seed (median kept)")
     args = parser.parse_args()
 
