@@ -32,20 +32,38 @@ EXIT_INTERRUPTED = 130
 UNREACHABLE_SIGNS = ("Max retries exceeded", "Connection refused", "Failed to establish")
 
 
+DISK_FULL_SIGNS = ("No space left on device", "database or disk is full")
+
+
+def causes(error: BaseException | None, limit: int = 20) -> list[BaseException]:
+    """The error and what raised it, following __cause__ / __context__."""
+    seen = []
+    while error is not None and len(seen) < limit:
+        seen.append(error)
+        error = error.__cause__ or error.__context__
+    return seen
+
+
+def says_disk_full(err: BaseException) -> bool:
+    """ENOSPC, or a store saying so in words (SQLite: "database or disk is full")."""
+    import errno
+
+    return (isinstance(err, OSError) and err.errno == errno.ENOSPC) or any(sign in str(err) for sign in DISK_FULL_SIGNS)
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """A full disk anywhere in the error's chain."""
+    return any(says_disk_full(err) for err in causes(error))
+
+
 def infrastructure_failure(error: BaseException) -> str | None:
     """One line for a driver error that is the machine's or the tracking server's, not the code's: a
     full disk or an MLflow server that stopped answering (after the client's own retries). None for
     anything else, which keeps its traceback."""
-    import errno
-
-    seen = []
-    while error is not None and len(seen) < 20:
-        seen.append(error)
-        error = error.__cause__ or error.__context__
+    seen = causes(error)
     for err in seen:
-        text = str(err)
-        if (isinstance(err, OSError) and err.errno == errno.ENOSPC) or "No space left on device" in text \
-                or "database or disk is full" in text:
+        if says_disk_full(err):
+            text = str(err)
             return f"disk full: {text.splitlines()[0][:200] if text else type(err).__name__}"
     for err in seen:
         text = str(err)

@@ -40,10 +40,16 @@ def retry_limit_s() -> float:
 
 def is_transient(error: BaseException) -> bool:
     """Would the same request succeed later? Overload, rate limits, gateway errors and lost connections
-    would; a request the server finds invalid would not, and is raised at once."""
+    would; a request the server finds invalid would not, and is raised at once. Nor would a full disk:
+    MLflow's SQL store answers every SQLAlchemy OperationalError, "database or disk is full" included, as
+    TEMPORARILY_UNAVAILABLE (HTTP 503), the same as "database is locked", so the disk is checked first."""
     import requests
     from mlflow.exceptions import MlflowException
 
+    from orchestration.errors import is_disk_full
+
+    if is_disk_full(error):
+        return False
     if isinstance(error, (requests.ConnectionError, requests.Timeout)):
         return True
     if isinstance(error, MlflowException) and error.get_http_status_code() in (429, 502, 503, 504):

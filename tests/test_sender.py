@@ -26,6 +26,44 @@ def test_overload_and_lost_connections_are_transient_and_bad_requests_are_not():
     assert not is_transient(ValueError("a bug"))
 
 
+def test_a_full_disk_is_not_a_busy_server():
+    """MLflow's SQL store answers every SQLAlchemy OperationalError as TEMPORARILY_UNAVAILABLE (HTTP 503):
+    "database is locked" is worth retrying, "database or disk is full" is not (issue 33's probe retried it for
+    600 s)."""
+    import errno
+    import sqlite3
+
+    def as_mlflow_store_raises(message: str) -> MlflowException:
+        try:
+            try:
+                raise sqlite3.OperationalError(message)
+            except sqlite3.OperationalError as err:
+                raise MlflowException(message=f"(sqlite3.OperationalError) {message}",
+                                      error_code=TEMPORARILY_UNAVAILABLE) from err
+        except MlflowException as wrapped:
+            return wrapped
+
+    assert is_transient(as_mlflow_store_raises("database is locked"))
+    full = as_mlflow_store_raises("database or disk is full")
+    assert not is_transient(full)
+
+    def never_sleep(seconds):
+        raise AssertionError(f"slept {seconds} s before giving up on a full disk")
+
+    def store():
+        raise full
+
+    with pytest.raises(MlflowException, match="disk is full"):
+        call_with_retries(store, "a metric batch", limit_s=600, sleep=never_sleep)
+    try:
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError as err:
+            raise MlflowException("API request failed: log-batch (Connection aborted.)") from err
+    except MlflowException as wrapped:
+        assert not is_transient(wrapped)  # a lost connection whose cause is a full disk
+
+
 class FlakyStore:
     """Refuses the first `refusals` requests as an overloaded MLflow server does, then stores batches."""
 
