@@ -7,25 +7,15 @@ from pathlib import Path
 
 import torch
 
-from algorithms.diffusion.trainer import DiffusionTrainer
 from algorithms.plots import line_plot, save_image_grid
+from algorithms.trainer_experiment import TrainerExperiment
 
 
-class DiffusionExperiment:
+class DiffusionExperiment(TrainerExperiment):
     def __init__(self, config: dict):
-        self.config = config
-        self.trainer = DiffusionTrainer(config)
-        self.history: list[dict] = []
+        from algorithms.diffusion.trainer import DiffusionTrainer
 
-    @property
-    def device(self) -> torch.device:
-        return self.trainer.device
-
-    def step(self) -> dict:
-        metrics = self.trainer.train(self.config["steps_per_iteration"])
-        metrics.update(self.trainer.evaluate())
-        self.history.append(metrics)
-        return metrics
+        super().__init__(config, DiffusionTrainer(config))
 
     def describe(self) -> dict:
         """Schedule facts and the two reference points for eval/fid: real data and the untrained model."""
@@ -37,14 +27,6 @@ class DiffusionExperiment:
                 "schedule/log10_alpha_bar_T": math.log10(max(alpha_bar_T, 1e-300)),
                 "eval/fid_real": self.trainer.scorer.score(real),
                 **self.trainer.evaluate()}
-
-    def save(self, directory: Path) -> None:
-        self.trainer.save(directory / "trainer.pt")
-        torch.save(self.history, directory / "history.pt")
-
-    def restore(self, directory: Path) -> None:
-        self.trainer.load(directory / "trainer.pt")
-        self.history = torch.load(directory / "history.pt", weights_only=False)
 
     def hyperparameters(self) -> dict:
         return {"lr": self.trainer.optimizer.param_groups[0]["lr"], "ema_decay": self.trainer.ema.decay,
@@ -71,10 +53,10 @@ class DiffusionExperiment:
             self._forward_process(directory / "forward_process.png")
             return
         save_image_grid(self.trainer.generate(64, seed=self.config["seed"] + 2), directory / "samples.png", nrow=8)
-        steps = [h["train/step"] for h in self.history]
-        line_plot(steps, {"train/loss": [h["train/loss"] for h in self.history]},
+        steps = self.curve("train/step")
+        line_plot(steps, {"train/loss": self.curve("train/loss")},
                   directory / "loss_curve.png", xlabel="training step", title="training loss")
-        line_plot(steps, {"eval/fid": [h["eval/fid"] for h in self.history]},
+        line_plot(steps, {"eval/fid": self.curve("eval/fid")},
                   directory / "fid_curve.png", xlabel="training step", title="eval/fid (lower is better)")
 
     def _forward_process(self, path: Path) -> None:

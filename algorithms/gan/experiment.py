@@ -6,25 +6,15 @@ from pathlib import Path
 
 import torch
 
-from algorithms.gan.trainer import GANTrainer
 from algorithms.plots import line_plot, save_image_grid
+from algorithms.trainer_experiment import TrainerExperiment
 
 
-class GANExperiment:
+class GANExperiment(TrainerExperiment):
     def __init__(self, config: dict):
-        self.config = config
-        self.trainer = GANTrainer(config)
-        self.history: list[dict] = []
+        from algorithms.gan.trainer import GANTrainer
 
-    @property
-    def device(self) -> torch.device:
-        return self.trainer.device
-
-    def step(self) -> dict:
-        metrics = self.trainer.train(self.config["steps_per_iteration"])
-        metrics.update(self.trainer.evaluate())
-        self.history.append(metrics)
-        return metrics
+        super().__init__(config, GANTrainer(config))
 
     def describe(self) -> dict:
         """The reference points for every score: real data (FID, coverage) and the untrained generator."""
@@ -37,14 +27,6 @@ class GANExperiment:
         return {"eval/fid_real": self.trainer.scorer.score(real),
                 "eval/mode_coverage_real": real_modes["mode_coverage"], "eval/class_kl_real": real_modes["class_kl"],
                 **self.trainer.evaluate()}
-
-    def save(self, directory: Path) -> None:
-        self.trainer.save(directory / "trainer.pt")
-        torch.save(self.history, directory / "history.pt")
-
-    def restore(self, directory: Path) -> None:
-        self.trainer.load(directory / "trainer.pt")
-        self.history = torch.load(directory / "history.pt", weights_only=False)
 
     def hyperparameters(self) -> dict:
         return {"lr_g": self.trainer.opt_g.param_groups[0]["lr"], "lr_d": self.trainer.opt_d.param_groups[0]["lr"]}
@@ -72,12 +54,12 @@ class GANExperiment:
                             nrow=8)
         else:
             save_image_grid(self.trainer.generate(64, seed=seed), directory / "samples.png", nrow=8)
-        steps = [h["train/step"] for h in self.history]
-        line_plot(steps, {"train/d_loss": [h["train/d_loss"] for h in self.history],
-                          "train/g_loss": [h["train/g_loss"] for h in self.history]},
+        steps = self.curve("train/step")
+        line_plot(steps, {"train/d_loss": self.curve("train/d_loss"),
+                          "train/g_loss": self.curve("train/g_loss")},
                   directory / "loss_curve.png", xlabel="generator step", title="GAN losses")
-        line_plot(steps, {"eval/fid": [h["eval/fid"] for h in self.history]},
+        line_plot(steps, {"eval/fid": self.curve("eval/fid")},
                   directory / "fid_curve.png", xlabel="generator step", title="eval/fid (lower is better)")
-        line_plot(steps, {"eval/mode_coverage": [h["eval/mode_coverage"] for h in self.history]},
+        line_plot(steps, {"eval/mode_coverage": self.curve("eval/mode_coverage")},
                   directory / "mode_coverage.png", xlabel="generator step",
                   title="share of classes among the samples (1 = every class)")

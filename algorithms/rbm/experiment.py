@@ -4,39 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 
 from algorithms.plots import line_plot, save_image_grid
+from algorithms.trainer_experiment import TrainerExperiment
 
 
-class RBMExperiment:
+class RBMExperiment(TrainerExperiment):
+    budget_key = "epochs_per_iteration"
+
     def __init__(self, config: dict):
         from algorithms.rbm.trainer import RBMTrainer
 
-        self.config = config
-        self.trainer = RBMTrainer(config)
-        self.history: list[dict] = []
-
-    @property
-    def device(self) -> torch.device:
-        return self.trainer.device
-
-    def step(self) -> dict:
-        metrics = {**self.trainer.train(self.config["epochs_per_iteration"]), **self.trainer.evaluate()}
-        self.history.append(metrics)
-        return metrics
+        super().__init__(config, RBMTrainer(config))
 
     def describe(self) -> dict:
         """The untrained RBM's scores, as the reference every trained one must beat."""
         return {"rbm/visible": self.trainer.rbm.visible, **self.trainer.evaluate()}
-
-    def save(self, directory: Path) -> None:
-        self.trainer.save(directory / "trainer.pt")
-        torch.save(self.history, directory / "history.pt")
-
-    def restore(self, directory: Path) -> None:
-        self.trainer.load(directory / "trainer.pt")
-        self.history = torch.load(directory / "history.pt", weights_only=False)
 
     def hyperparameters(self) -> dict:
         return {"lr": self.config["lr"], "momentum": self.config["momentum"]}
@@ -57,7 +40,7 @@ class RBMExperiment:
         save_image_grid(samples, directory / "samples.png", nrow=8)
         save_image_grid(self.trainer.rbm.W.T[:64].reshape(-1, *self.trainer.data.shape).cpu().tanh(),
                         directory / "filters.png", nrow=8)
-        epochs = [h["train/epoch"] for h in self.history]
-        line_plot(epochs, {"eval/pseudo_log_likelihood": [h["eval/pseudo_log_likelihood"] for h in self.history],
-                           "eval/log_likelihood (AIS)": [h["eval/log_likelihood"] for h in self.history]},
+        epochs = self.curve("train/epoch")
+        line_plot(epochs, {"eval/pseudo_log_likelihood": self.curve("eval/pseudo_log_likelihood"),
+                           "eval/log_likelihood (AIS)": self.curve("eval/log_likelihood")},
                   directory / "likelihood_curve.png", xlabel="epoch", title="held-out log-likelihood per image")
