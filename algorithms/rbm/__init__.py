@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from algorithms.shared_params import DATA_PARAMS, check_data
 from orchestration.family import Family
-from orchestration.params import Choice, Float, Int
+from orchestration.params import Bool, Choice, Float, Int
 
 PARAMS = {
     **DATA_PARAMS,
@@ -19,6 +19,8 @@ PARAMS = {
     "momentum": Float(0.5, "momentum of the updates", low=0.0, high=1.0, high_open=True),
     "weight_decay": Float(1e-4, "L2 penalty on the weights", low=0.0),
     "batch_size": Int(20, "images per update (and PCD's persistent chains)", low=1),
+    "shuffle": Bool(True, "reshuffle the training images every epoch (false: the split's fixed random order, as "
+                          "scikit-learn's BernoulliRBM)"),
     "epochs_per_iteration": Int(5, "passes over the training images per Tune iteration", low=1),
     "iterations": Int(6, "Tune iterations (each ends with the held-out scores)", low=1),
     "ais_chains": Int(100, "AIS runs for log Z", low=2),

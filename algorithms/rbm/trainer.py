@@ -54,7 +54,8 @@ class RBMTrainer:
         config, rbm = self.config, self.rbm
         size, k, n = config["batch_size"], config["k"], len(self.train_v)
         for _ in range(epochs):
-            shuffled = self.train_v[torch.randperm(n, device=self.device, generator=self.rng)]
+            shuffled = (self.train_v[torch.randperm(n, device=self.device, generator=self.rng)]
+                        if config["shuffle"] else self.train_v)
             batches = -(-n // size)
             noise_h = torch.rand(batches, k, size, rbm.hidden, device=self.device, generator=self.rng)
             noise_v = torch.rand(batches, k, size, rbm.visible, device=self.device, generator=self.rng)
