@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Every benchmark, one after another (they must not share the CPUs), then BENCHMARKS.md.
-# About seven and a half hours on 2 cores (bench/gpu.py runs only where there is a GPU). Needs the project installed plus diffusers: pip install -e ".[bench]"
+# About eight and a quarter hours on 2 cores (bench/gpu.py runs only where there is a GPU). Needs the project installed plus diffusers: pip install -e ".[bench]"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python bench/rl.py
 # CleanRL from $CLEANRL_DIR when set, else cloned into ~/.cache/rl-sweeps-bench (needs github.com)
 python bench/vs_cleanrl.py ${CLEANRL_DIR:+--cleanrl "$CLEANRL_DIR"}
+# the held-out env, which neither side's defaults were tuned on (3 seeds, about 30 minutes)
+python bench/vs_cleanrl.py ${CLEANRL_DIR:+--cleanrl "$CLEANRL_DIR"} --envs MountainCar-v0 --no-matched --seeds 0 1 2
 python bench/diffusion.py
 python bench/gan_vs_ddpm.py   # 3 seeds x 2 models x 120 s of training (about 15 minutes)
+python bench/rbm_vs_sklearn.py --seeds $(seq 0 19)   # about 3 minutes
 python bench/sweep_overhead.py   # every family, 3 pairs each (about 70 minutes)
 python bench/asha_vs_grid.py
 python bench/memory.py
