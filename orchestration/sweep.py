@@ -19,7 +19,8 @@ from pathlib import Path
 
 import yaml
 
-from orchestration.errors import EXIT_INTERRUPTED, EXIT_STOPPED, EXIT_USAGE, SweepError, infrastructure_failure
+from orchestration.errors import (EXIT_INTERRUPTED, EXIT_OK, EXIT_STOPPED, EXIT_TRIALS_FAILED, EXIT_USAGE, SweepError,
+                                 infrastructure_failure)
 from orchestration.search_space import available_sweeps, load_sweep
 
 TIMELINE_FILE = "sweep_timeline.json"  # the driver's phases in seconds, next to Tune's state
@@ -162,6 +163,11 @@ def run(args: argparse.Namespace) -> int:
 
     timeline = Timeline()
     spec, uri, storage, name = prepare(args)
+    finished = FinishedNote(storage, name)
+    if args.resume and (done := finished.read()):  # before Ray starts: there is nothing left to run
+        print(f"[sweep] {name} already finished ({done}); nothing to resume, nothing registered again. "
+              f"Its results: python -m orchestration.report {args.experiment or spec.name}")
+        return EXIT_OK
     timeline.mark("checks")
 
     from orchestration import cluster
@@ -249,6 +255,8 @@ def run(args: argparse.Namespace) -> int:
         stopped_note.write(err)
         raise
     timeline.mark("results")
+    if code in (EXIT_OK, EXIT_TRIALS_FAILED):  # the ending ran to its end: a later --resume has nothing to do
+        finished.write(f"parent run {tracking.parent_run_id}, exit {code}, {time.strftime('%Y-%m-%d %H:%M:%S')}")
     print(f"[sweep] {timeline.summary()}")
     with contextlib.suppress(OSError):  # the times are for bench/sweep_overhead.py; a full disk may refuse them
         storage.write_text(name, TIMELINE_FILE, json.dumps(timeline.durations()))
@@ -263,6 +271,23 @@ def load_store_module(uri: str) -> None:
     scheme = urlparse(uri).scheme.split("+")[0]
     if scheme in ("sqlite", "postgresql", "mysql", "mssql"):
         importlib.import_module("mlflow.store.tracking.sqlalchemy_store")
+
+
+class FinishedNote:
+    """That the sweep's ending (results, registry) ran to its end, kept next to Tune's state, so that `--resume`
+    of a finished sweep says so instead of running the ending again and registering another model version."""
+
+    FILE = "sweep_finished.txt"
+
+    def __init__(self, storage, name: str):
+        self.storage, self.name = storage, name
+
+    def write(self, text: str) -> None:
+        with contextlib.suppress(OSError):  # a full disk may refuse it; --resume then redoes the ending
+            self.storage.write_text(self.name, self.FILE, text)
+
+    def read(self) -> str | None:
+        return self.storage.read_text(self.name, self.FILE)
 
 
 class StoppedNote:

@@ -172,6 +172,22 @@ def test_use_command_for_every_family(sweeps, mlflow_server):
         assert len(children) == 2, "the use run is not a trial"
 
 
+def test_resume_of_a_finished_sweep_says_so_and_registers_nothing(sweeps, mlflow_server):
+    """Issue 33: `--resume` of a sweep whose ending ran exits 0 before Ray starts, with one line; it used to run
+    the ending again and register another model version."""
+    folder, _ = sweeps["contrastive"]
+    client = mlflow_server.client()
+    experiment = client.get_experiment_by_name("use-contrastive")
+    runs_before = {r.info.run_id for r in client.search_runs([experiment.experiment_id])}
+    result = run_cli(["use-contrastive", "--resume", "--smoke", "--num-cpus", "2", "--tracking-uri",
+                      mlflow_server.uri], cwd=folder, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "already finished (parent run " in result.stdout and "nothing to resume" in result.stdout
+    assert "Started a local Ray instance" not in result.stdout + result.stderr
+    assert [v.version for v in client.search_model_versions("name='use-contrastive'")] == ["1"]
+    assert {r.info.run_id for r in client.search_runs([experiment.experiment_id])} == runs_before
+
+
 @pytest.mark.long
 def test_a_later_sweep_adds_a_version_and_moves_the_alias_only_when_it_wins(sweeps, mlflow_server):
     folder, _ = sweeps["diffusion"]
