@@ -19,8 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from orchestration.errors import (EXIT_INTERRUPTED, EXIT_OK, EXIT_STOPPED, EXIT_TRIALS_FAILED, EXIT_USAGE, SweepError,
-                                 infrastructure_failure)
+from orchestration.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STOPPED, EXIT_USAGE, SweepError, infrastructure_failure
 from orchestration.search_space import available_sweeps, load_sweep
 
 TIMELINE_FILE = "sweep_timeline.json"  # the driver's phases in seconds, next to Tune's state
@@ -255,7 +254,8 @@ def run(args: argparse.Namespace) -> int:
         stopped_note.write(err)
         raise
     timeline.mark("results")
-    if code in (EXIT_OK, EXIT_TRIALS_FAILED):  # the ending ran to its end: a later --resume has nothing to do
+    if code == EXIT_OK:  # every trial done and the ending run: a later --resume has nothing to do (with failed
+        # trials it has: Tune's restore retries them)
         finished.write(f"parent run {tracking.parent_run_id}, exit {code}, {time.strftime('%Y-%m-%d %H:%M:%S')}")
     print(f"[sweep] {timeline.summary()}")
     with contextlib.suppress(OSError):  # the times are for bench/sweep_overhead.py; a full disk may refuse them
@@ -274,8 +274,9 @@ def load_store_module(uri: str) -> None:
 
 
 class FinishedNote:
-    """That the sweep's ending (results, registry) ran to its end, kept next to Tune's state, so that `--resume`
-    of a finished sweep says so instead of running the ending again and registering another model version."""
+    """That every trial finished and the sweep's ending (results, registry) ran, kept next to Tune's state, so
+    that `--resume` of a finished sweep says so instead of running the ending again and registering another
+    model version. A sweep with failed trials gets none: its `--resume` retries them."""
 
     FILE = "sweep_finished.txt"
 
