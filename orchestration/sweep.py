@@ -256,7 +256,7 @@ def run(args: argparse.Namespace) -> int:
     timeline.mark("results")
     if code == EXIT_OK:  # every trial done and the ending run: a later --resume has nothing to do (with failed
         # trials it has: Tune's restore retries them)
-        finished.write(f"parent run {tracking.parent_run_id}, exit {code}, {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        finished.put(f"parent run {tracking.parent_run_id}, exit {code}, {time.strftime('%Y-%m-%d %H:%M:%S')}")
     print(f"[sweep] {timeline.summary()}")
     with contextlib.suppress(OSError):  # the times are for bench/sweep_overhead.py; a full disk may refuse them
         storage.write_text(name, TIMELINE_FILE, json.dumps(timeline.durations()))
@@ -273,45 +273,43 @@ def load_store_module(uri: str) -> None:
         importlib.import_module("mlflow.store.tracking.sqlalchemy_store")
 
 
-class FinishedNote:
-    """That every trial finished and the sweep's ending (results, registry) ran, kept next to Tune's state, so
-    that `--resume` of a finished sweep says so instead of running the ending again and registering another
-    model version. A sweep with failed trials gets none: its `--resume` retries them."""
+class StateNote:
+    """A line kept next to Tune's state (a folder or an object store), for a later run of the same sweep."""
 
-    FILE = "sweep_finished.txt"
+    FILE = ""
 
     def __init__(self, storage, name: str):
         self.storage, self.name = storage, name
 
-    def write(self, text: str) -> None:
-        with contextlib.suppress(OSError):  # a full disk may refuse it; --resume then redoes the ending
+    def put(self, text: str) -> None:
+        with contextlib.suppress(OSError):  # a full disk may refuse even this
             self.storage.write_text(self.name, self.FILE, text)
-
-    def read(self) -> str | None:
-        return self.storage.read_text(self.name, self.FILE)
-
-
-class StoppedNote:
-    """Why the sweep stopped, kept next to Tune's state for the parent run once --resume reaches MLflow."""
-
-    FILE = "sweep_stopped.txt"
-
-    def __init__(self, storage, name: str):
-        self.storage, self.name = storage, name
-
-    def write(self, error: BaseException) -> None:
-        reason = infrastructure_failure(error)
-        if reason:
-            try:
-                self.storage.write_text(self.name, self.FILE, f"{time.strftime('%Y-%m-%d %H:%M:%S')}: {reason}")
-            except OSError:  # a full disk may refuse even this
-                pass
 
     def read(self) -> str | None:
         return self.storage.read_text(self.name, self.FILE)
 
     def delete(self) -> None:
         self.storage.delete(self.name, self.FILE)
+
+
+class FinishedNote(StateNote):
+    """That every trial finished and the sweep's ending (results, registry) ran, so that `--resume` of a
+    finished sweep says so instead of running the ending again and registering another model version. A sweep
+    with failed trials gets none: its `--resume` retries them. Refused by a full disk, --resume redoes the
+    ending."""
+
+    FILE = "sweep_finished.txt"
+
+
+class StoppedNote(StateNote):
+    """Why the sweep stopped, for the parent run once --resume reaches MLflow."""
+
+    FILE = "sweep_stopped.txt"
+
+    def write(self, error: BaseException) -> None:
+        reason = infrastructure_failure(error)
+        if reason:
+            self.put(f"{time.strftime('%Y-%m-%d %H:%M:%S')}: {reason}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from algorithms.pyfunc import row_value
+from algorithms.pyfunc import row_value, state_export
 
 WEIGHTS = "sampler_state"
 # the config keys that rebuild the network and the process; the rest of a trial's config is training
@@ -61,20 +61,15 @@ class DiffusionSampler(mlflow.pyfunc.PythonModel):
 
 def export(trainer, config: dict, directory: Path):
     """The trainer's EMA model as a pyfunc ModelExport."""
-    from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema, TensorSpec
+    from mlflow.types import ColSpec
 
-    from orchestration.family import ModelExport
-
-    path = directory / "sampler.pt"
-    torch.save({"config": {k: config[k] for k in MODEL_KEYS}, "shape": list(trainer.data.shape),
-                "weights": {k: v.cpu() for k, v in trainer.ema.model.state_dict().items()}}, path)
-    signature = ModelSignature(
-        inputs=Schema([ColSpec("long", "num_samples"), ColSpec("long", "seed", required=False),
-                       ColSpec("string", "sampler", required=False), ColSpec("long", "sample_steps", required=False)]),
-        outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, *trainer.data.shape))]))
+    state = {"config": {k: config[k] for k in MODEL_KEYS}, "shape": list(trainer.data.shape),
+             "weights": {k: v.cpu() for k, v in trainer.ema.model.state_dict().items()}}
+    inputs = [ColSpec("long", "num_samples"), ColSpec("long", "seed", required=False),
+              ColSpec("string", "sampler", required=False), ColSpec("long", "sample_steps", required=False)]
     example = pd.DataFrame({"num_samples": [2], "seed": [0], "sampler": ["ddim"], "sample_steps": [2]})
-    return ModelExport("pyfunc", DiffusionSampler(), signature, example, DESCRIPTION, artifacts={WEIGHTS: str(path)})
+    return state_export(DiffusionSampler(), state, directory / "sampler.pt", WEIGHTS, inputs, example,
+                        trainer.data.shape, DESCRIPTION)
 
 
 def use(model, run_params: dict, options, out_dir: Path) -> dict:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from algorithms.pyfunc import row_value
+from algorithms.pyfunc import row_value, state_export
 
 WEIGHTS = "generator_state"
 MODEL_KEYS = ("latent_dim", "width", "conditional", "seed")
@@ -57,22 +57,18 @@ class GANSampler(mlflow.pyfunc.PythonModel):
 
 def export(trainer, config: dict, directory: Path):
     """The trainer's EMA generator as a pyfunc ModelExport."""
-    from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema, TensorSpec
+    from mlflow.types import ColSpec
 
-    from orchestration.family import ModelExport
+    from algorithms.gan.coverage import class_histogram
 
-    path = directory / "generator.pt"
-    share = torch.bincount(trainer.data.labels, minlength=trainer.data.num_classes).float()
-    torch.save({"config": {k: config[k] for k in MODEL_KEYS}, "shape": list(trainer.data.shape),
-                "class_share": (share / share.sum()).tolist(),
-                "weights": {k: v.cpu() for k, v in trainer.ema.model.state_dict().items()}}, path)
-    signature = ModelSignature(
-        inputs=Schema([ColSpec("long", "num_samples"), ColSpec("long", "seed", required=False),
-                       ColSpec("long", "label", required=False)]),
-        outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, *trainer.data.shape))]))
-    example = pd.DataFrame({"num_samples": [2], "seed": [0]})
-    return ModelExport("pyfunc", GANSampler(), signature, example, DESCRIPTION, artifacts={WEIGHTS: str(path)})
+    data = trainer.data
+    state = {"config": {k: config[k] for k in MODEL_KEYS}, "shape": list(data.shape),
+             "class_share": class_histogram(data.labels.numpy(), data.num_classes).tolist(),
+             "weights": {k: v.cpu() for k, v in trainer.ema.model.state_dict().items()}}
+    inputs = [ColSpec("long", "num_samples"), ColSpec("long", "seed", required=False),
+              ColSpec("long", "label", required=False)]
+    return state_export(GANSampler(), state, directory / "generator.pt", WEIGHTS, inputs,
+                        pd.DataFrame({"num_samples": [2], "seed": [0]}), data.shape, DESCRIPTION)
 
 
 def use(model, run_params: dict, options, out_dir: Path) -> dict:

@@ -22,15 +22,14 @@ class HopfieldExperiment:
         self.last: dict | None = None
 
     def step(self) -> dict:
-        from algorithms.hopfield.network import corrupt, recall_scores
+        from algorithms.hopfield.network import recall_scores
         from orchestration.aggregate import wilson_interval
 
         config = self.config
         self.iteration += 1
         gen = torch.Generator().manual_seed(config["seed"] * 1_000_003 + self.iteration)
-        targets = self.patterns[torch.arange(config["probes"]) % len(self.patterns)]
-        probes = corrupt(targets, config["flip_fraction"], gen)
-        run = self.network.recall(probes, config["update"], config["temperature"], config["max_sweeps"], gen)
+        targets, probes, run = self.network.probe(config["probes"], config["flip_fraction"], config["update"],
+                                                  config["temperature"], config["max_sweeps"], gen)
         scores = recall_scores(run["states"], targets)
         ci = wilson_interval(scores["recall_accuracy"] * len(targets), len(targets))
         energies = run["energies"].mean(1)

@@ -65,6 +65,14 @@ class Hopfield:
                 break
         return {"states": s, "energies": torch.stack(energies), "sweeps": sweeps}
 
+    def probe(self, count: int, flip_fraction: float, update: str, temperature: float, max_sweeps: int,
+              generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        """`count` stored patterns (cycling over them), each with `flip_fraction` of its units flipped, run by
+        `recall`: (the patterns, the corrupted probes, the run)."""
+        targets = self.patterns[torch.arange(count) % len(self.patterns)]
+        probes = corrupt(targets, flip_fraction, generator)
+        return targets, probes, self.recall(probes, update, temperature, max_sweeps, generator)
+
     @staticmethod
     def _decide(field: torch.Tensor, current: torch.Tensor, temperature: float, generator) -> torch.Tensor:
         if temperature > 0:

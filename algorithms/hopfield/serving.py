@@ -28,16 +28,12 @@ class HopfieldRecall(mlflow.pyfunc.PythonModel):
         self.network = Hopfield(state["patterns"], self.config["rule"], self.config["beta"])
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> np.ndarray:
-        from algorithms.hopfield.network import corrupt
-
         out = []
         for row in model_input.to_dict("records"):
             gen = torch.Generator().manual_seed(int(row_value(row, "seed", self.config["seed"])))
-            patterns = self.network.patterns
-            targets = patterns[torch.arange(int(row["num_probes"])) % len(patterns)]
-            probes = corrupt(targets, float(row_value(row, "flip_fraction", self.config["flip_fraction"])), gen)
-            run = self.network.recall(probes, row_value(row, "update", self.config["update"]), 0.0,
-                                      self.config["max_sweeps"], gen)
+            targets, probes, run = self.network.probe(
+                int(row["num_probes"]), float(row_value(row, "flip_fraction", self.config["flip_fraction"])),
+                row_value(row, "update", self.config["update"]), 0.0, self.config["max_sweeps"], gen)
             out.append(torch.stack([targets, probes, torch.where(run["states"] >= 0, 1.0, -1.0)], dim=1))
         units = self.network.units
         return torch.cat(out).numpy().astype(np.float32) if out else np.zeros((0, 3, units), np.float32)
@@ -60,6 +56,7 @@ def export(network, shape, config: dict, directory: Path):
 def use(model, run_params: dict, options, out_dir: Path) -> dict:
     """Recall from corrupted copies of the stored patterns; a picture (rows: stored, corrupted, recalled) where
     the patterns are images."""
+    from algorithms.hopfield.network import recall_scores
     from algorithms.plots import save_image_grid
 
     seed = options.seed if options.seed is not None else 0
@@ -67,7 +64,7 @@ def use(model, run_params: dict, options, out_dir: Path) -> dict:
     path = out_dir / "recall.png"
     probes = max(1, min(options.samples, 16))
     result = torch.as_tensor(model.predict(pd.DataFrame([{"num_probes": probes, "seed": seed}])))
-    recalled = (result[:, 2] == result[:, 0]).all(dim=1).float().mean().item()
+    recalled = recall_scores(result[:, 2], result[:, 0])["recall_accuracy"]
     files = []
     if inner.shape is not None:
         save_image_grid(result.transpose(0, 1).reshape(-1, *inner.shape), path, nrow=probes)
