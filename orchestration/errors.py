@@ -32,7 +32,11 @@ EXIT_INTERRUPTED = 130
 UNREACHABLE_SIGNS = ("Max retries exceeded", "Connection refused", "Failed to establish")
 
 
-DISK_FULL_SIGNS = ("No space left on device", "database or disk is full")
+DISK_FULL_SIGNS = ("No space left on device", "database or disk is full", "[Errno 28]")
+
+
+class SweepStopped(Exception):
+    """The sweep stopped before its end, resumably (exit 3); the message is the user's one line."""
 
 
 def causes(error: BaseException | None, limit: int = 20) -> list[BaseException]:
@@ -48,7 +52,12 @@ def says_disk_full(err: BaseException) -> bool:
     """ENOSPC, or a store saying so in words (SQLite: "database or disk is full")."""
     import errno
 
-    return (isinstance(err, OSError) and err.errno == errno.ENOSPC) or any(sign in str(err) for sign in DISK_FULL_SIGNS)
+    return (isinstance(err, OSError) and err.errno == errno.ENOSPC) or text_says_disk_full(str(err))
+
+
+def text_says_disk_full(text: str) -> bool:
+    """A traceback's or message's text saying the disk is full."""
+    return any(sign in text for sign in DISK_FULL_SIGNS)
 
 
 def is_disk_full(error: BaseException) -> bool:

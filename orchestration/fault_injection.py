@@ -2,7 +2,8 @@
 
 SWEEP_INJECT_FAILURE="<trial-name substring>@<iteration>" makes the first attempt of each matching
 trial raise at that iteration; "<substring>@checkpoint:<iteration>" makes the checkpoint write after that
-iteration fail as a full disk does (OSError ENOSPC). A marker file in SWEEP_INJECT_FAILURE_DIR (default:
+iteration fail with an I/O error (OSError EIO, as a network file system's hiccup; a full disk is not retried
+but stops the sweep, see orchestration/disk_full.py). A marker file in SWEEP_INJECT_FAILURE_DIR (default:
 the temp folder) records that it fired, so Tune's retry from the last checkpoint then succeeds.
 """
 
@@ -32,5 +33,5 @@ def inject_failure(trial_name: str, iteration: int, point: str = "step") -> None
         return
     marker.touch()
     if point == "checkpoint":
-        raise OSError(errno.ENOSPC, f"No space left on device (injected, {trial_name} checkpoint {iteration})")
+        raise OSError(errno.EIO, f"Input/output error (injected, {trial_name} checkpoint {iteration})")
     raise RuntimeError(f"injected failure in {trial_name} at iteration {iteration}")

@@ -19,8 +19,11 @@ from pathlib import Path
 
 import yaml
 
-from orchestration.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STOPPED, EXIT_USAGE, SweepError, infrastructure_failure
+from orchestration.console import last_word, quiet_library_logs
+from orchestration.errors import (EXIT_INTERRUPTED, EXIT_OK, EXIT_STOPPED, EXIT_USAGE, SweepError, SweepStopped,
+                                  infrastructure_failure, is_disk_full)
 from orchestration.search_space import available_sweeps, load_sweep
+from orchestration.state_notes import FinishedNote, StoppedNote
 
 TIMELINE_FILE = "sweep_timeline.json"  # the driver's phases in seconds, next to Tune's state
 
@@ -77,7 +80,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--resume", action="store_true",
                         help="continue the latest interrupted run of this sweep (or --name) in the same MLflow runs")
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Tune progress output")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    return args
+
+
+def continue_command(args: argparse.Namespace, name: str) -> str:
+    """The command that continues this sweep: the same options, with --name NAME --resume."""
+    import shlex
+
+    kept, skip = [], False
+    for item in args.argv:
+        if skip:
+            skip = False
+        elif item == "--name":
+            skip = True
+        elif item != "--resume" and not item.startswith("--name="):
+            kept.append(item)
+    return "python -m orchestration.sweep " + shlex.join([*kept, "--name", name, "--resume"])
 
 
 def _parse_sets(items: list[str]) -> dict:
@@ -162,20 +182,41 @@ def run(args: argparse.Namespace) -> int:
 
     timeline = Timeline()
     spec, uri, storage, name = prepare(args)
-    finished = FinishedNote(storage, name)
-    if args.resume and (done := finished.read()):  # before Ray starts: there is nothing left to run
+    if args.resume and (done := FinishedNote(storage, name).read()):  # before Ray starts: there is nothing left to run
         print(f"[sweep] {name} already finished ({done}); nothing to resume, nothing registered again. "
               f"Its results: python -m orchestration.report {args.experiment or spec.name}")
         return EXIT_OK
     timeline.mark("checks")
+    try:
+        return sweep(args, spec, uri, storage, name, timeline)
+    except SweepStopped:
+        raise
+    except Exception as err:  # the driver's own write to a full disk or a tracking server gone away
+        if is_disk_full(err):
+            import traceback
 
+            from orchestration.disk_full import full_disk_stop
+
+            raise full_disk_stop("".join(traceback.format_exception(err)), "the driver", continue_command(args, name),
+                                 uri, storage, name, args.experiment or spec.name) from err
+        reason = infrastructure_failure(err)
+        if reason is None:
+            raise
+        raise SweepStopped(f"{reason}; what was logged and checkpointed is kept: once that is fixed, continue "
+                           f"with: {continue_command(args, name)}") from err
+
+
+def sweep(args: argparse.Namespace, spec, uri: str, storage, name: str, timeline) -> int:
+    """Everything after the checks: Ray, the parent run, Tune's trials, the results."""
     from orchestration import cluster
     from orchestration.resources import (check_cuda_requests, check_trials_fit, cluster_shape, fit_smoke, trial_shapes,
                                          trials_at_once)
     from orchestration.results.finish import finish_sweep, parent_params
+    from orchestration.disk_full import trials_full_disk_stop
     from orchestration.node_watch import NodeWatch
     from orchestration.stall import StallGuard, default_timeout
     from orchestration.tracking import SweepTracking, write_permission
+    from orchestration.trial_errors import TrialErrors
     from orchestration.tuning import TuneOptions, build_tuner, gpus_per_trial
 
     # MLflow's store module (SQLAlchemy's, about 2 s of imports) loads while Ray starts; nothing is created
@@ -190,7 +231,8 @@ def run(args: argparse.Namespace) -> int:
     timeline.mark("ray")
     shape = cluster_shape()
     stall = StallGuard(default_timeout(shape.autoscaling) if args.stall_timeout is None else args.stall_timeout)
-    watches = (stall, NodeWatch()) if args.address else (stall,)  # a cluster's nodes can be lost mid-sweep
+    trial_errors = TrialErrors()
+    watches = (stall, trial_errors) + ((NodeWatch(),) if args.address else ())  # a cluster's nodes can be lost
     options = TuneOptions(
         name=name, storage=storage, cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=gpus_per_trial(args.gpus_per_trial, resources.get("GPU", 0), spec.family.gpu_fraction),
@@ -236,27 +278,32 @@ def run(args: argparse.Namespace) -> int:
         results = tuner.fit()
     except KeyboardInterrupt:
         tracking.close("KILLED")
-        print(f"[sweep] interrupted; continue with: python -m orchestration.sweep {args.sweep} "
-              f"--name {name} --resume", file=sys.stderr)
+        last_word(f"[sweep] interrupted; continue with: {continue_command(args, name)}")
         return EXIT_INTERRUPTED
     except BaseException as err:
+        if trial_errors.disk_full:  # Tune's own ending can trip over the full disk (a truncated error file)
+            raise trials_full_disk_stop(trial_errors.disk_full, tracking, continue_command(args, name), uri, storage,
+                                        name) from err
         stopped_note.write(err)
         try:
             tracking.close("FAILED")
         except Exception:  # the store may be what failed (a full disk, a server that went away)
             pass
         raise
+    if trial_errors.disk_full:  # the results cannot be stored, nor a model registered: stop here
+        raise trials_full_disk_stop(trial_errors.disk_full, tracking, continue_command(args, name), uri, storage, name)
     timeline.mark("tune")
     try:
         stalled = (stall.reason, stall.hint) if stall.reason else None
-        code = finish_sweep(results, spec, tracking, args, name, stalled=stalled)
+        code = finish_sweep(results, spec, tracking, args, continue_command(args, name), stalled=stalled)
     except Exception as err:
         stopped_note.write(err)
         raise
     timeline.mark("results")
     if code == EXIT_OK:  # every trial done and the ending run: a later --resume has nothing to do (with failed
         # trials it has: Tune's restore retries them)
-        finished.put(f"parent run {tracking.parent_run_id}, exit {code}, {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        FinishedNote(storage, name).put(
+            f"parent run {tracking.parent_run_id}, exit {code}, {time.strftime('%Y-%m-%d %H:%M:%S')}")
     print(f"[sweep] {timeline.summary()}")
     with contextlib.suppress(OSError):  # the times are for bench/sweep_overhead.py; a full disk may refuse them
         storage.write_text(name, TIMELINE_FILE, json.dumps(timeline.durations()))
@@ -273,59 +320,25 @@ def load_store_module(uri: str) -> None:
         importlib.import_module("mlflow.store.tracking.sqlalchemy_store")
 
 
-class StateNote:
-    """A line kept next to Tune's state (a folder or an object store), for a later run of the same sweep."""
-
-    FILE = ""
-
-    def __init__(self, storage, name: str):
-        self.storage, self.name = storage, name
-
-    def put(self, text: str) -> None:
-        with contextlib.suppress(OSError):  # a full disk may refuse even this
-            self.storage.write_text(self.name, self.FILE, text)
-
-    def read(self) -> str | None:
-        return self.storage.read_text(self.name, self.FILE)
-
-    def delete(self) -> None:
-        self.storage.delete(self.name, self.FILE)
-
-
-class FinishedNote(StateNote):
-    """That every trial finished and the sweep's ending (results, registry) ran, so that `--resume` of a
-    finished sweep says so instead of running the ending again and registering another model version. A sweep
-    with failed trials gets none: its `--resume` retries them. Refused by a full disk, --resume redoes the
-    ending."""
-
-    FILE = "sweep_finished.txt"
-
-
-class StoppedNote(StateNote):
-    """Why the sweep stopped, for the parent run once --resume reaches MLflow."""
-
-    FILE = "sweep_stopped.txt"
-
-    def write(self, error: BaseException) -> None:
-        reason = infrastructure_failure(error)
-        if reason:
-            self.put(f"{time.strftime('%Y-%m-%d %H:%M:%S')}: {reason}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "1")
+    os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")  # trial_errors.TrialErrors says each error once
+    quiet_library_logs()
     try:
         return run(args)
     except SweepError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except SweepStopped as err:
+        last_word(f"error: {err}")
+        return EXIT_STOPPED
     except Exception as err:
         reason = infrastructure_failure(err)
         if reason is None:
             raise
-        print(f"error: {reason}; what was logged and checkpointed is kept: once that is fixed, run the same "
-              "command with --resume", file=sys.stderr)
+        last_word(f"error: {reason}; what was logged and checkpointed is kept: once that is fixed, run the same "
+                  "command with --resume")
         return EXIT_STOPPED
 
 

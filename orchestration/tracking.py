@@ -129,6 +129,16 @@ def _client(uri: str):
 PAGE = 1_000
 
 
+def artifact_location(uri: str, experiment_name: str) -> str | None:
+    """Where the experiment's artifacts go (a path, file:// or a server's mlflow-artifacts: URI); None when
+    the store cannot say (reading works on a full disk; a server may be gone)."""
+    try:
+        experiment = _client(uri).get_experiment_by_name(experiment_name)
+    except Exception:
+        return None
+    return experiment.artifact_location if experiment else None
+
+
 def all_runs(client, experiment_ids: list[str], filter_string: str, page: int = PAGE) -> list:
     """Every run the filter matches, page by page: one search_runs answers at most max_results (and a
     server caps that), so a sweep with more runs than one page would silently lose the rest."""

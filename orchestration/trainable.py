@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ray import tune
 
+from orchestration.console import quiet_library_logs
 from orchestration.family import load_family
 from orchestration.fault_injection import inject_failure
 from orchestration.models import log_trial_model
@@ -35,15 +36,6 @@ def where_am_i() -> dict:
 
     return {"ray.node_id": ray.get_runtime_context().get_node_id(), "ray.node_ip": ray.util.get_node_ip_address(),
             "host": socket.gethostname(), "pid": os.getpid()}
-
-
-def quiet_checkpoint_messages() -> None:
-    """Tune's storage announces every checkpoint at INFO, a line per trial per iteration on the
-    driver's console; Tune's status table and our [sweep] lines say what matters."""
-    import logging
-
-    for name in ("ray.train._internal.storage", "ray.train.v2._internal.execution.storage"):
-        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 class SweepTrainable(tune.Trainable):
@@ -73,7 +65,7 @@ class SweepTrainable(tune.Trainable):
         if self.started:
             return
         self.started = True
-        quiet_checkpoint_messages()
+        quiet_library_logs()
         # the trial's own bundle; other bundles belong to its actors (e.g. RLlib EnvRunners)
         cpus = self.trial_resources.head_cpus if self.trial_resources else 1
         torch.set_num_threads(max(1, int(cpus)))

@@ -407,14 +407,15 @@ def test_interrupted_sweep_resumes_into_the_same_runs(tmp_path, mlflow_server):
 
 @pytest.mark.long
 def test_a_failed_checkpoint_write_is_retried_and_every_step_is_logged_once(tmp_path, mlflow_server):
-    """The write of checkpoint 2 fails as on a full disk, after step 2 reached MLflow. Tune retries the
-    trial from checkpoint 1, so step 2 runs again: it must not be logged again."""
+    """The write of checkpoint 2 fails (an I/O error; a full disk stops the sweep instead, test_disk_full.py),
+    after step 2 reached MLflow. Tune retries the trial from checkpoint 1, so step 2 runs again: it must not
+    be logged again."""
     write_space(tmp_path, """
         family: diffusion
         parameters:
           schedule: {values: [cosine]}
     """, iterations=3)
-    client, experiment = sweep_with_one_failure(tmp_path, "tiny", "schedule=cosine@checkpoint:2", "disk-full",
+    client, experiment = sweep_with_one_failure(tmp_path, "tiny", "schedule=cosine@checkpoint:2", "checkpoint-write",
                                                 mlflow_server)
     run = children(client, experiment.experiment_id, parent_run(client, experiment.experiment_id).info.run_id)[0]
     assert run.info.status == "FINISHED" and run.data.tags["sweep.retries"] == "1"

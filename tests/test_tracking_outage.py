@@ -64,9 +64,10 @@ def test_an_outage_beyond_the_retries_stops_the_sweep_resumably(tmp_path, outage
     try:
         assert sweep.returncode == 3, err[-3000:]
         errors = [line for line in err.splitlines() if line.startswith("error: ")]
+        (name,) = [folder.name for folder in (tmp_path / "ray_results").iterdir() if folder.is_dir()]
         assert errors == ["error: the MLflow tracking server stopped answering (after the client's retries); what "
-                          "was logged and checkpointed is kept: once that is fixed, run the same command with "
-                          "--resume"], err[-3000:]
+                          "was logged and checkpointed is kept: once that is fixed, continue with: python -m "
+                          f"orchestration.sweep {' '.join(args)} --name {name} --resume"], err[-3000:]
         assert err.strip().splitlines()[-1] == errors[0], "the driver's last word is that line, not a traceback"
 
         resumed = run_cli([*args, "--resume"], cwd=tmp_path, timeout=600)

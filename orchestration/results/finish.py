@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from orchestration.console import last_word
 from orchestration.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_STOPPED, EXIT_TRIALS_FAILED
 from orchestration.results import load_results, publish, render
 from orchestration.results.rows import tune_outcomes
@@ -73,11 +74,12 @@ def failure_lines(tracking, outcomes: dict[str, str], limit: int = 5) -> list[st
     return lines
 
 
-def finish_sweep(tune_results, spec: SweepSpec, tracking, args, name: str,
+def finish_sweep(tune_results, spec: SweepSpec, tracking, args, resume: str,
                  stalled: tuple[str, str] | None = None) -> int:
     """Record Tune's verdict on each trial in its run, then publish and print the sweep's results
     from MLflow (the same path as `python -m orchestration.report`); returns the exit code.
-    `stalled`: why the stall guard stopped the sweep and what to do about it, if it did."""
+    `resume`: the command that continues the sweep; `stalled`: why the stall guard stopped the sweep and what
+    to do about it, if it did."""
     outcomes = tune_outcomes(tune_results.experiment_path,
                              lambda config: int(spec.family.resolve(config)[spec.family.budget_param]),
                              tune_results.filesystem)
@@ -105,16 +107,15 @@ def finish_sweep(tune_results, spec: SweepSpec, tracking, args, name: str,
     if line:
         print(f"[sweep] {line}")
 
-    resume = f"python -m orchestration.sweep {args.sweep} --name {name} --resume"
     if stalled:
         reason, hint = stalled
         tracking.set_tag("sweep.stalled", reason)
         tracking.close("FAILED")
-        print(f"[sweep] stalled: {reason}; {hint}, then continue with: {resume}", file=sys.stderr)
+        last_word(f"[sweep] stalled: {reason}; {hint}, then continue with: {resume}")
         return EXIT_STOPPED
     if any(outcome == "interrupted" for outcome in outcomes.values()):
         tracking.close("KILLED")
-        print(f"[sweep] interrupted; continue with: {resume}", file=sys.stderr)
+        last_word(f"[sweep] interrupted; continue with: {resume}")
         return EXIT_INTERRUPTED
     tracking.close("FAILED" if outcomes and errors == len(outcomes) else "FINISHED")
     return EXIT_TRIALS_FAILED if errors else EXIT_OK
