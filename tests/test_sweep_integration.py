@@ -49,6 +49,10 @@ def sweep_with_one_failure(tmp_path, space: str, failure: str, experiment: str, 
     result = run_cli([space, "--num-cpus", "2", "--tracking-uri", mlflow_server.uri, "--experiment", experiment,
                       "--max-failures", "1"], cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
+    # the failure in one line with its traceback's path, not Tune's pages of traceback
+    lines = [line for line in result.stderr.splitlines() if line.startswith("[sweep] trial ")]
+    assert len(lines) == 1 and "failed (retrying from its last checkpoint): " in lines[0], result.stderr[-3000:]
+    assert lines[0].endswith("error.txt)") and "Traceback" not in result.stderr, result.stderr[-3000:]
     client = mlflow_server.client()
     return client, client.get_experiment_by_name(experiment)
 
