@@ -2,8 +2,8 @@
 
 Tune keeps a trial PENDING for as long as the cluster cannot place it (a busy cluster, a node type
 the autoscaler cannot launch, resources taken by someone else) and only warns now and then. The
-guard below ends the sweep when trials are waiting, none is running, and no trial has started,
-reported or finished for `timeout_s`, and likewise when trials are PAUSED (population-based
+guard below ends the sweep when trials are waiting, none is running, and for `timeout_s` none has run,
+started, reported, finished or failed, and likewise when trials are PAUSED (population-based
 training pauses every trial at a perturbation) and none is running or resumed. It ends it the way
 Tune ends an interrupted run (Tune's own SIGUSR1 handler): the experiment state is saved with the
 waiting trials still PENDING, so `--resume` continues exactly where it stopped.
@@ -55,11 +55,16 @@ class StallGuard(Callback):
         self.last_progress = time.monotonic()
 
     on_trial_start = on_trial_restore = on_trial_result = on_trial_complete = on_trial_error = _progress
+    on_trial_recover = _progress
 
     def on_step_begin(self, iteration: int, trials: list, **info) -> None:
         if self.reason is not None:
             return
-        verdict = stall_reason([t.status for t in trials], time.monotonic() - self.last_progress, self.timeout_s)
+        statuses = [t.status for t in trials]
+        if "RUNNING" in statuses:  # the idle clock starts when the last running trial stops: one that ran for
+            self._progress()  # an hour without reporting and then failed has not left the sweep idle for an hour
+            return
+        verdict = stall_reason(statuses, time.monotonic() - self.last_progress, self.timeout_s)
         if verdict is not None:
             self.reason, self.hint = verdict
             os.kill(os.getpid(), signal.SIGUSR1)  # Tune's interrupt: save the state, leave trials resumable

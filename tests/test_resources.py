@@ -65,3 +65,27 @@ def test_the_trials_a_cluster_runs_at_once_are_the_slots_a_race_keeps_busy():
     assert trials_at_once({"rl": learner_and_runners}, two_nodes) == 2  # 8 CPUs // 3
     assert trials_at_once({"one": [{"CPU": 1.0}], "half a GPU": [{"CPU": 1.0, "GPU": 0.5}]}, two_nodes) == 2
     assert trials_at_once({"big": [{"CPU": 16.0}]}, two_nodes) == 1  # never below one
+
+
+def test_the_stall_clock_starts_when_the_last_running_trial_stops():
+    """A trial that runs for long without reporting, then fails and waits for its retry, has not left the
+    sweep idle all that time (a full disk behind a tracking server once looked like a 12-minute stall)."""
+    import signal
+    import time
+    from types import SimpleNamespace
+
+    from orchestration.stall import StallGuard
+
+    stopped = []
+    previous = signal.signal(signal.SIGUSR1, lambda *_: stopped.append(True))
+    try:
+        guard = StallGuard(timeout_s=60)
+        guard.last_progress = time.monotonic() - 1000  # the last result came long ago
+        guard.on_step_begin(0, [SimpleNamespace(status="RUNNING")])
+        guard.on_step_begin(1, [SimpleNamespace(status="PENDING")])  # it failed and waits for its retry
+        assert guard.reason is None and not stopped
+        guard.last_progress = time.monotonic() - 61
+        guard.on_step_begin(2, [SimpleNamespace(status="PENDING")])
+        assert guard.reason.startswith("no trial could start for 61 s") and stopped == [True]
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
