@@ -48,7 +48,7 @@ def sweep_stores(tracking_uri: str, storage, tune_name: str, artifact_location: 
         database = Path(tracking_uri.split(":///", 1)[1] if ":///" in tracking_uri else "mlflow.db").absolute()
         tracking = Store("the SQLite file", str(database), database, (SQLITE_FULL,))
     else:
-        tracking = Store("the MLflow tracking store", tracking_uri, None, (SQLITE_FULL, "database"))
+        tracking = Store("the MLflow tracking store", tracking_uri, None, (SQLITE_FULL, "psycopg2", "pymysql"))
     tune = Store("the Tune folder", storage.display(tune_name), None if storage.remote else Path(storage.experiment(
         tune_name)), ("persist_current_checkpoint", "pyarrow", "experiment_state"))
     stores = [tracking, tune]
