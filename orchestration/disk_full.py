@@ -88,8 +88,8 @@ def existing_ancestor(path: Path) -> Path:
 
 def size(n: float) -> str:
     for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        if n < 1000:
+            return f"{n:.0f} B" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     return f"{n:.1f} TB"
 
@@ -101,7 +101,8 @@ def space(path: Path) -> str:
         usage = shutil.disk_usage(existing_ancestor(path))
     except OSError:
         return f"{kind} {mount}".strip() or str(path)
-    return f"{kind} {mount}, {size(usage.free)} of {size(usage.total)} free".strip()
+    free = f"{size(usage.free)} of {size(usage.total)} free"
+    return f"{kind} {mount}, {free}" if mount else free
 
 
 def store_hit(text: str, stores: list[Store]) -> Store | None:

@@ -47,7 +47,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="fix a parameter for every trial (YAML value), e.g. --set iterations=3")
     parser.add_argument("--stall-timeout", type=float, metavar="S",
-                        help="stop (resumably, exit 3) when trials wait and none has started or reported for S "
+                        help="stop (resumably, exit 3) when trials wait and none has run, started or reported for S "
                              "seconds; default 300, 1200 on an autoscaling cluster; 0: wait forever")
     parser.add_argument("--smoke", action="store_true", help="tiny budget per trial, to check the wiring")
     parser.add_argument("--address", help="Ray cluster: auto, host:port or ray://host:port (default: local Ray)")
