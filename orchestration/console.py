@@ -23,8 +23,7 @@ class OneLineWhenDiskFull(logging.Filter):
     the sweep's last line says which disk, and what to do."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from orchestration.disk_full import last_error_line
-        from orchestration.errors import first_line, is_disk_full, text_says_disk_full
+        from orchestration.errors import first_line, is_disk_full, last_error_line, text_says_disk_full
 
         error = record.exc_info[1] if record.exc_info else None
         message = record.getMessage()

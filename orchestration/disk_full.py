@@ -12,14 +12,13 @@ may land on the node it left. So the sweep stops at the first full-disk error, r
 from __future__ import annotations
 
 import contextlib
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from orchestration.errors import SweepStopped
+from orchestration.errors import SweepStopped, last_error_line
 
 SQLITE_FULL = "database or disk is full"
 
@@ -43,9 +42,10 @@ def local_path(uri: str) -> Path | None:
 
 def sweep_stores(tracking_uri: str, storage, tune_name: str, artifact_location: str | None) -> list[Store]:
     """The places a sweep writes, most specific sign first."""
-    parsed = urlparse(tracking_uri)
-    if parsed.scheme == "sqlite":
-        database = Path(tracking_uri.split(":///", 1)[1] if ":///" in tracking_uri else "mlflow.db").absolute()
+    from orchestration.tracking import sqlite_path
+
+    if urlparse(tracking_uri).scheme == "sqlite":
+        database = Path(sqlite_path(tracking_uri) or "mlflow.db").absolute()
         tracking = Store("the SQLite file", str(database), database, (SQLITE_FULL,))
     else:
         tracking = Store("the MLflow tracking store", tracking_uri, None, (SQLITE_FULL, "psycopg2", "pymysql"))
@@ -116,22 +116,6 @@ def store_hit(text: str, stores: list[Store]) -> Store | None:
             return store
     local = [s for s in stores if s.path]
     return min(local, key=lambda s: shutil.disk_usage(existing_ancestor(s.path)).free) if local else None
-
-
-def last_error_line(text: str) -> str:
-    """What a traceback's text says went wrong, in one line: its last unindented line that says the disk is
-    full (SQLAlchemy puts "database or disk is full" on the second line of its message), else its last
-    'SomeError: message' line, else its last line."""
-    from orchestration.errors import text_says_disk_full
-
-    lines = [line.rstrip() for line in text.strip().splitlines() if line.strip() and not line[0].isspace()]
-    for line in reversed(lines):
-        if text_says_disk_full(line):
-            return line[:300]
-    for line in reversed(lines):
-        if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Unavailable|Exit|Interrupt)\b.*:", line):
-            return line[:300]
-    return lines[-1][:300] if lines else "no error text"
 
 
 def disk_full_message(text: str, stores: list[Store], what: str, continue_command: str) -> str:

@@ -1,5 +1,7 @@
 """The one exception type the CLI turns into a one-line message and a non-zero exit, and the exit codes."""
 
+import re
+
 
 class SweepError(Exception):
     """A problem with the user's input or environment, phrased for the user."""
@@ -9,6 +11,20 @@ def first_line(err: BaseException) -> str:
     """An exception's first line of text (its type's name when it has none): what a one-line message quotes."""
     lines = str(err).strip().splitlines()
     return lines[0] if lines else type(err).__name__
+
+
+def last_error_line(text: str) -> str:
+    """What a traceback's text says went wrong, in one line: its last unindented line that says the disk is
+    full (SQLAlchemy puts "database or disk is full" on the second line of its message), else its last
+    'SomeError: message' line, else its last line."""
+    lines = [line.rstrip() for line in text.strip().splitlines() if line.strip() and not line[0].isspace()]
+    for line in reversed(lines):
+        if text_says_disk_full(line):
+            return line[:300]
+    for line in reversed(lines):
+        if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Unavailable|Exit|Interrupt)\b.*:", line):
+            return line[:300]
+    return lines[-1][:300] if lines else "no error text"
 
 
 def quote(value, limit: int = 200) -> str:

@@ -24,6 +24,12 @@ LOCAL_TIMEOUT_S = 300.0
 AUTOSCALING_TIMEOUT_S = 1200.0  # allows for the autoscaler launching and setting up a GPU node
 
 
+def interrupt_sweep() -> None:
+    """End the sweep as Tune ends an interrupted run (its SIGUSR1 handler): the state is saved and every
+    trial left resumable."""
+    os.kill(os.getpid(), signal.SIGUSR1)
+
+
 def default_timeout(autoscaling: bool) -> float:
     return AUTOSCALING_TIMEOUT_S if autoscaling else LOCAL_TIMEOUT_S
 
@@ -67,4 +73,4 @@ class StallGuard(Callback):
         verdict = stall_reason(statuses, time.monotonic() - self.last_progress, self.timeout_s)
         if verdict is not None:
             self.reason, self.hint = verdict
-            os.kill(os.getpid(), signal.SIGUSR1)  # Tune's interrupt: save the state, leave trials resumable
+            interrupt_sweep()

@@ -187,8 +187,9 @@ def run(args: argparse.Namespace) -> int:
               f"Its results: python -m orchestration.report {args.experiment or spec.name}")
         return EXIT_OK
     timeline.mark("checks")
+    command = continue_command(args, name)
     try:
-        return sweep(args, spec, uri, storage, name, timeline)
+        return sweep(args, spec, uri, storage, name, timeline, command)
     except SweepStopped:
         raise
     except Exception as err:  # the driver's own write to a full disk or a tracking server gone away
@@ -197,23 +198,24 @@ def run(args: argparse.Namespace) -> int:
 
             from orchestration.disk_full import full_disk_stop
 
-            raise full_disk_stop("".join(traceback.format_exception(err)), "the driver", continue_command(args, name),
-                                 uri, storage, name, args.experiment or spec.name) from err
+            raise full_disk_stop("".join(traceback.format_exception(err)), "the driver", command, uri, storage, name,
+                                 args.experiment or spec.name) from err
         reason = infrastructure_failure(err)
         if reason is None:
             raise
         raise SweepStopped(f"{reason}; what was logged and checkpointed is kept: once that is fixed, continue "
-                           f"with: {continue_command(args, name)}") from err
+                           f"with: {command}") from err
 
 
-def sweep(args: argparse.Namespace, spec, uri: str, storage, name: str, timeline) -> int:
-    """Everything after the checks: Ray, the parent run, Tune's trials, the results."""
+def sweep(args: argparse.Namespace, spec, uri: str, storage, name: str, timeline, command: str) -> int:
+    """Everything after the checks: Ray, the parent run, Tune's trials, the results. `command`: the one
+    that continues the sweep, for the lines that stop it."""
     from orchestration import cluster
     from orchestration.resources import (check_cuda_requests, check_trials_fit, cluster_shape, fit_smoke, trial_shapes,
                                          trials_at_once)
-    from orchestration.results.finish import finish_sweep, parent_params
     from orchestration.disk_full import trials_full_disk_stop
     from orchestration.node_watch import NodeWatch
+    from orchestration.results.finish import finish_sweep, parent_params
     from orchestration.stall import StallGuard, default_timeout
     from orchestration.tracking import SweepTracking, write_permission
     from orchestration.trial_errors import TrialErrors
@@ -278,12 +280,11 @@ def sweep(args: argparse.Namespace, spec, uri: str, storage, name: str, timeline
         results = tuner.fit()
     except KeyboardInterrupt:
         tracking.close("KILLED")
-        last_word(f"[sweep] interrupted; continue with: {continue_command(args, name)}")
+        last_word(f"[sweep] interrupted; continue with: {command}")
         return EXIT_INTERRUPTED
     except BaseException as err:
         if trial_errors.disk_full:  # Tune's own ending can trip over the full disk (a truncated error file)
-            raise trials_full_disk_stop(trial_errors.disk_full, tracking, continue_command(args, name), uri, storage,
-                                        name) from err
+            raise trials_full_disk_stop(trial_errors.disk_full, tracking, command, uri, storage, name) from err
         stopped_note.write(err)
         try:
             tracking.close("FAILED")
@@ -291,11 +292,11 @@ def sweep(args: argparse.Namespace, spec, uri: str, storage, name: str, timeline
             pass
         raise
     if trial_errors.disk_full:  # the results cannot be stored, nor a model registered: stop here
-        raise trials_full_disk_stop(trial_errors.disk_full, tracking, continue_command(args, name), uri, storage, name)
+        raise trials_full_disk_stop(trial_errors.disk_full, tracking, command, uri, storage, name)
     timeline.mark("tune")
     try:
         stalled = (stall.reason, stall.hint) if stall.reason else None
-        code = finish_sweep(results, spec, tracking, args, continue_command(args, name), stalled=stalled)
+        code = finish_sweep(results, spec, tracking, args, command, stalled=stalled)
     except Exception as err:
         stopped_note.write(err)
         raise

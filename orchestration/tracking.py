@@ -39,12 +39,17 @@ MAX_PARAM_LENGTH = 6000
 EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 
 
+def sqlite_path(uri: str) -> str:
+    """The file of a sqlite:///PATH tracking URI ("" for any other URI)."""
+    return uri[len("sqlite:///"):] if uri.startswith("sqlite:///") else ""
+
+
 def resolve_tracking_uri(cli_value: str | None) -> str:
     """--tracking-uri, else MLFLOW_TRACKING_URI, else sqlite:///mlflow.db; local paths made absolute
     because Tune runs each trial in its own working directory."""
     uri = cli_value or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
     if uri.startswith("sqlite:///"):
-        path = uri[len("sqlite:///"):]
+        path = sqlite_path(uri)
         if path and not path.startswith("/") and path != ":memory:":
             return "sqlite:///" + str(Path(path).resolve())
     elif "://" not in uri:
@@ -91,7 +96,7 @@ def check_tracking_uri(uri: str, timeout: float = 5.0) -> None:
         if problem:
             raise SweepError(f"MLflow tracking URI {uri} {problem}")
     elif scheme == "sqlite":
-        folder = Path(uri[len("sqlite:///"):]).parent
+        folder = Path(sqlite_path(uri)).parent
         if not folder.is_dir():
             raise SweepError(f"MLflow tracking URI {uri}: folder {folder} does not exist")
         if not os.access(folder, os.W_OK):
@@ -110,7 +115,7 @@ def _client(uri: str):
     the first has finished; after that opening the store only reads the schema's version."""
     from mlflow.tracking import MlflowClient
 
-    path = uri[len("sqlite:///"):] if uri.startswith("sqlite:///") else ""
+    path = sqlite_path(uri)
     if not path or path == ":memory:" or uri in _INITIALISED:
         return MlflowClient(tracking_uri=uri)
     import fcntl

@@ -11,15 +11,13 @@ interruption does) within seconds, instead of letting Tune retry every trial int
 
 from __future__ import annotations
 
-import os
-import signal
 import sys
 from pathlib import Path
 
 from ray.tune import Callback
 
-from orchestration.disk_full import last_error_line
-from orchestration.errors import text_says_disk_full
+from orchestration.errors import last_error_line, text_says_disk_full
+from orchestration.stall import interrupt_sweep
 
 
 def latest_failure(error_file: str | None) -> str:
@@ -56,4 +54,4 @@ class TrialErrors(Callback):
                   file=self.out or sys.stderr, flush=True)
         if disk_full and self.disk_full is None:
             self.disk_full = (text, f"trial {trial}")
-            os.kill(os.getpid(), signal.SIGUSR1)  # Tune's interrupt: save the state, leave trials resumable
+            interrupt_sweep()

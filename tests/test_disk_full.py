@@ -17,7 +17,8 @@ import time
 import pytest
 
 from conftest import REPO
-from orchestration.disk_full import disk_full_message, last_error_line, store_hit, sweep_stores
+from orchestration.disk_full import disk_full_message, store_hit, sweep_stores
+from orchestration.errors import last_error_line
 from orchestration.storage import Storage
 from orchestration.sweep import continue_command, parse_args
 
