@@ -74,6 +74,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "device.cpu_fallback on its run); without it such a trial fails at once, naming the node")
     parser.add_argument("--max-failures", type=int, default=2,
                         help="retries of a crashed trial from its last checkpoint")
+    parser.add_argument("--checkpoint-every", type=int, default=1, metavar="N",
+                        help="a Tune checkpoint every N iterations and at the end (default 1); a crashed trial "
+                             "repeats up to N iterations since its last one, logging none of them twice")
     parser.add_argument("--storage-path", default="ray_results",
                         help="where Tune keeps checkpoints and state (shared storage on a cluster)")
     parser.add_argument("--name", help="Tune experiment name (default: NAME-<timestamp>); give it to --resume")
@@ -116,7 +119,7 @@ def _parse_sets(items: list[str]) -> dict:
 def _check_options(args: argparse.Namespace) -> None:
     checks = [("--num-samples", args.num_samples, 1), ("--max-concurrent", args.max_concurrent, 1),
               ("--num-cpus", args.num_cpus, 1), ("--max-failures", args.max_failures, 0), ("--seeds", args.seeds, 1),
-              ("--seed-offset", args.seed_offset, 0)]
+              ("--seed-offset", args.seed_offset, 0), ("--checkpoint-every", args.checkpoint_every, 1)]
     for flag, value, low in checks:
         if value is not None and value < low:
             raise SweepError(f"{flag} must be >= {low}, got {value}")
@@ -238,7 +241,8 @@ def sweep(args: argparse.Namespace, spec, uri: str, storage, name: str, timeline
     options = TuneOptions(
         name=name, storage=storage, cpus_per_trial=args.cpus_per_trial,
         gpus_per_trial=gpus_per_trial(args.gpus_per_trial, resources.get("GPU", 0), spec.family.gpu_fraction),
-        max_concurrent=args.max_concurrent, max_failures=args.max_failures, verbose=args.verbose, callbacks=watches,
+        max_concurrent=args.max_concurrent, max_failures=args.max_failures, checkpoint_every=args.checkpoint_every,
+        verbose=args.verbose, callbacks=watches,
         search_seed=args.search_seed, cpu_fallback=args.cpu_fallback)
     check_cuda_requests(spec, shape, options.gpus_per_trial)
     if args.smoke:

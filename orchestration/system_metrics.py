@@ -4,16 +4,17 @@
   `system/system_memory_usage_megabytes`, `system/gpu_*` through nvidia-ml-py): machine-wide
   figures, sampled every `interval_s` seconds in a thread of the trial's process.
 - Our `system/trial_peak_rss_megabytes`: the peak resident memory of the trial's own process since
-  the trial started, sampled every second, logged with every iteration. Machine-wide memory cannot
-  say which of several trials on a node used it; this can. (RLlib's EnvRunner actors are processes
-  of their own and are not included.) With CUDA, `system/trial_peak_gpu_megabytes` is torch's
-  peak allocated GPU memory of the trial.
+  the trial started (the kernel's own peak on Linux, else sampled every second), logged with every
+  iteration. Machine-wide memory cannot say which of several trials on a node used it; this can.
+  (RLlib's EnvRunner actors are processes of their own and are not included.) With CUDA,
+  `system/trial_peak_gpu_megabytes` is torch's peak allocated GPU memory of the trial.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 
 PEAK_RSS = "system/trial_peak_rss_megabytes"
 PEAK_GPU = "system/trial_peak_gpu_megabytes"
@@ -21,18 +22,39 @@ MB = 1024 * 1024
 
 
 class PeakMemory:
-    """The running peak of this process's RSS, sampled by a daemon thread."""
+    """The peak RSS of this process since the trial started.
+
+    On Linux the kernel keeps it exactly (VmHWM in /proc/self/status) and resets it when "5" is written
+    to /proc/self/clear_refs: no thread, no sampling, and a spike between two samples is not missed.
+    Elsewhere (or where clear_refs cannot be written) a daemon thread samples the RSS every `every_s`."""
+
+    STATUS, CLEAR_REFS = Path("/proc/self/status"), Path("/proc/self/clear_refs")
 
     def __init__(self, every_s: float = 1.0):
-        import psutil
-
-        self.process = psutil.Process()
-        self.every_s = every_s
-        self.peak = self.process.memory_info().rss
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True, name="PeakMemory")
-        self._thread.start()
+        self.kernel = self._reset_kernel_peak()
+        if not self.kernel:
+            import psutil
+
+            self.process = psutil.Process()
+            self.every_s = every_s
+            self.peak = self.process.memory_info().rss
+            threading.Thread(target=self._sample, daemon=True, name="PeakMemory").start()
         self._reset_gpu()
+
+    def _reset_kernel_peak(self) -> bool:
+        try:
+            self.CLEAR_REFS.write_text("5")
+            return self._kernel_peak() is not None
+        except OSError:
+            return False
+
+    def _kernel_peak(self) -> int | None:
+        """VmHWM in bytes."""
+        for line in self.STATUS.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+        return None
 
     def _sample(self) -> None:
         while not self._stop.wait(self.every_s):
@@ -45,11 +67,16 @@ class PeakMemory:
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
 
+    def peak_bytes(self) -> int:
+        if self.kernel:
+            return self._kernel_peak()
+        self.peak = max(self.peak, self.process.memory_info().rss)
+        return self.peak
+
     def metrics(self) -> dict[str, float]:
         import torch
 
-        self.peak = max(self.peak, self.process.memory_info().rss)
-        out = {PEAK_RSS: self.peak / MB}
+        out = {PEAK_RSS: self.peak_bytes() / MB}
         if torch.cuda.is_available():
             out[PEAK_GPU] = torch.cuda.max_memory_allocated() / MB
         return out

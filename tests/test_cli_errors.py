@@ -33,6 +33,7 @@ CASES = {
     "unknown schedule": (["--space", "bad.yaml"], bad_space("  schedule: {value: warp}\n"), "got 'warp'"),
     "bad --set": (["tiny", "--set", "timesteps=-5"], None, "override timesteps: must be >= 1"),
     "bad --max-concurrent": (["tiny", "--max-concurrent", "0"], None, "--max-concurrent must be >= 1"),
+    "bad --checkpoint-every": (["tiny", "--checkpoint-every", "0"], None, "--checkpoint-every must be >= 1, got 0"),
     "PBT mutates a fixed parameter": (
         ["--space", "bad.yaml"],
         "family: rl\nscheduler: {type: pbt, mutations: [hidden]}\nparameters:\n  hidden: {values: [[32], [64]]}\n",

@@ -42,12 +42,12 @@ def report_cli(sweep: str, mlflow_server, cwd, *args: str) -> str:
     return report.stdout
 
 
-def sweep_with_one_failure(tmp_path, space: str, failure: str, experiment: str, mlflow_server):
+def sweep_with_one_failure(tmp_path, space: str, failure: str, experiment: str, mlflow_server, *options: str):
     """Run search_spaces/SPACE.yaml with one injected crash ("<trial name part>@<iteration>") and one
-    retry allowed; returns the MLflow client and experiment."""
+    retry allowed (and `options`); returns the MLflow client and experiment."""
     env = {"SWEEP_INJECT_FAILURE": failure, "SWEEP_INJECT_FAILURE_DIR": str(tmp_path)}
     result = run_cli([space, "--num-cpus", "2", "--tracking-uri", mlflow_server.uri, "--experiment", experiment,
-                      "--max-failures", "1"], cwd=tmp_path, env=env)
+                      "--max-failures", "1", *options], cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     # the failure in one line with its traceback's path, not Tune's pages of traceback
     lines = [line for line in result.stderr.splitlines() if line.startswith("[sweep] trial ")]
@@ -425,6 +425,29 @@ def test_a_failed_checkpoint_write_is_retried_and_every_step_is_logged_once(tmp_
     assert run.info.status == "FINISHED" and run.data.tags["sweep.retries"] == "1"
     for metric, steps in (("train/loss", [1, 2, 3]), ("eval/fid", [0, 1, 2, 3])):
         assert sorted(m.step for m in client.get_metric_history(run.info.run_id, metric)) == steps, metric
+
+
+@pytest.mark.long
+def test_with_a_checkpoint_every_two_iterations_a_retry_repeats_the_steps_since_and_logs_each_once(
+        tmp_path, mlflow_server):
+    """`--checkpoint-every 2`: Tune checkpoints at iterations 2 and 4 (the end) only. A crash at iteration 4
+    goes back to iteration 2, so step 3 runs twice; MLflow holds it once, as every other step."""
+    write_space(tmp_path, """
+        family: diffusion
+        parameters:
+          schedule: {values: [cosine]}
+    """, iterations=4)
+    client, experiment = sweep_with_one_failure(tmp_path, "tiny", "schedule=cosine@4", "checkpoint-every",
+                                                mlflow_server, "--checkpoint-every", "2")
+    parent = parent_run(client, experiment.experiment_id)
+    assert parent.data.params["checkpoint_every"] == "2"
+    run = children(client, experiment.experiment_id, parent.info.run_id)[0]
+    assert run.info.status == "FINISHED" and run.data.tags["sweep.retries"] == "1"
+    for metric, steps in (("train/loss", [1, 2, 3, 4]), ("eval/fid", [0, 1, 2, 3, 4])):
+        assert sorted(m.step for m in client.get_metric_history(run.info.run_id, metric)) == steps, metric
+    checkpoints = sorted(json.loads(origin.read_text())["iteration"]
+                         for origin in (tmp_path / "ray_results").rglob("origin.json"))
+    assert checkpoints == [2, 4], checkpoints
 
 
 @pytest.mark.long

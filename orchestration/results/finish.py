@@ -18,7 +18,8 @@ def parent_params(spec: SweepSpec, options, args) -> dict:
               "num_samples": spec.num_samples, "seeds": spec.seeds or "-", "seed_offset": spec.seed_offset,
               "scheduler": spec.scheduler["type"], "swept": ",".join(spec.swept_keys) or "-",
               "cpus_per_trial": options.cpus_per_trial, "gpus_per_trial": options.gpus_per_trial,
-              "max_failures": options.max_failures, "address": args.address or "local", "smoke": args.smoke,
+              "max_failures": options.max_failures, "checkpoint_every": options.checkpoint_every,
+              "address": args.address or "local", "smoke": args.smoke,
               "cpu_fallback": options.cpu_fallback}
     params["search_seed"] = "-" if options.search_seed is None else options.search_seed
     params["trial_slots"] = options.slots
