@@ -212,7 +212,9 @@ def overhead_section() -> list[str]:
     if result is None:
         return ["## Sweep overhead", "", "Not run yet: `python bench/sweep_overhead.py`.", ""]
     families = result["families"]
-    out = ["## Sweep overhead: Tune + MLflow vs the same trials back to back", "", ran(result), "",
+    pairs_made = next(iter(families.values())).get("ran")  # the pairs' own run when an ablation came later
+    out = ["## Sweep overhead: Tune + MLflow vs the same trials back to back", "",
+           ran({**result, **pairs_made}) if pairs_made else ran(result), "",
            "Each family's trials run twice, one at a time: as a sweep (`--max-concurrent 1`, MLflow on a new SQLite "
            "file, checkpoints every iteration, system metrics, the model and the registry) and back to back in one "
            "plain Python process doing the same steps, evaluations, pictures and final checkpoint without Tune or "
@@ -226,23 +228,32 @@ def overhead_section() -> list[str]:
                      f["back_to_back_wall_s"],
                      f"**{f['overhead_per_trial_s']:.1f} s = {f['overhead_per_trial_pct']:.1f}%**", per_pair,
                      f"**{f['clocked_pct']:.1f}%** ({', '.join(f'{x:.1f}%' for x in f['clocked_pct_per_pair'])})",
-                     f"{f['per_sweep_s']:.1f} s", f"{f['per_trial_s']:.2f} s = {f['per_trial_pct']:.1f}%",
                      f"{f['default_sweep_pct']:.1f}% ({f['default_sweep_trials']} trials)"])
     out += [table(["family", "trials (back to back)", "pairs", "sweep wall s", "back-to-back wall s",
-                   "overhead per trial", "per pair", "clocked overhead (per pair)", "paid once per sweep",
-                   "paid by every trial",
+                   "overhead per trial", "per pair", "clocked overhead (per pair)",
                    "at the default sweep's first round"], rows), ""]
+    split = {n: f for n, f in families.items() if "later_trial_pct" in f}
+    if split:
+        out += ["By where a trial stands: each sweep trial beside its plain twin (the same configuration). A worker's "
+                "first trial pays MLflow's own imports and first model; Tune reuses the worker (`reuse_actors`), so "
+                "every later trial pays only its own MLflow calls, model and checkpoints; what is left of the sweep's "
+                "wall time is paid once per sweep. Medians over the pairs (later trials: over every later trial of "
+                "every pair), each pair's beside them.", ""]
+        out += [table(["family", "a worker's first trial, beyond its twin", "each later trial, wall (per pair)",
+                       "each later trial, clocked (per pair)", "paid once per sweep (per pair)"],
+                      [[n, f"{f['first_trial_s']:.1f} s (clocked {f['first_trial_clocked_s']:.1f} s)",
+                        f"**{f['later_trial_pct']:.1f}%** ({listed(f['later_trial_pct_per_pair'], '%')})",
+                        f"**{f['later_trial_clocked_pct']:.1f}%** "
+                        f"({listed(f['later_trial_clocked_pct_per_pair'], '%')})",
+                        f"{f['fixed_per_sweep_s']:.1f} s ({listed(f['fixed_per_sweep_s_per_pair'])})"]
+                       for n, f in split.items()]), ""]
     out += ["Where it goes, in seconds per sweep (medians over the pairs), from the clocks of "
             "`orchestration/overhead.py`: the driver's phases and each trial's seconds in MLflow calls, models and "
             "checkpoints. In each pair the causes add up to the sweep's wall time minus the plain process's "
             "(the medians, taken cause by cause, need not).", ""]
     out += [table(["cause", *families], [[text, *(f"{families[n]['causes_s'][key]:.1f}" for n in families)]
                                        for key, text in CAUSES.items()]), ""]
-    for name, f in families.items():
-        ablation = f.get("ablation")
-        if ablation:
-            out.append(f"- {name}, `{ablation['switch']}` in {len(ablation['pairs'])} paired sweeps: "
-                       f"{ablation['saving_s']:+.1f} s per sweep (on minus off).")
+    out += ablation_lines(families)
     worst = max(max(f["overhead_per_trial_pct"], f["clocked_pct"]) for f in families.values())
 
     def span(cause: str) -> str:
@@ -252,17 +263,47 @@ def overhead_section() -> list[str]:
     trials = next(iter(families.values()))["trials"]
     out += ["- *Overhead per trial* compares wall times; *clocked overhead* adds up only what the clocks saw (every "
             "cause but the trials' own steps), so a difference in the steps themselves, either way (this machine's "
-            "speed drifts by up to a fifth between runs: the plain process took 300-384 s for the same diffusion "
-            "trials), does not enter it. The target is judged on the larger of the two.",
+            "speed drifts by up to a fifth between runs), does not enter it. The target is judged on the larger "
+            "of the two.",
             f"- Target, at most 5% per trial in every family: {verdict(-worst, -5.0)} with {trials} trials per "
             f"sweep (worst {worst:.1f}%). What keeps it above is paid once per sweep, whatever the trials' length: "
             f"Ray's start ({span('ray')} s), the trial worker's start and imports ({span('trial_actors')} s) and "
             f"the exit ({span('exit')} s); and once per worker, MLflow's own imports at its first run and model "
-            "(most of the trials' MLflow rows). Checkpoints every iteration cost "
-            f"{span('checkpoints')} s per sweep. What is paid once shrinks per trial as a sweep has more trials; "
+            "(most of the trials' MLflow rows). What is paid once shrinks per trial as a sweep has more trials; "
             "the last column of the first table spreads it over the default sweep's first round (its "
-            "configurations times its first seeds), the trials' own share unchanged.", ""]
-    return out
+            "configurations times its first seeds), the trials' own share unchanged."]
+    if split:
+        later = max(max(f["later_trial_pct"], f["later_trial_clocked_pct"]) for f in split.values())
+        out.append(f"- Each trial after a worker's first, at most 5% in every family: {verdict(-later, -5.0)} "
+                   f"(worst {later:.1f}%, the larger of wall and clocked).")
+    return out + [""]
+
+
+def listed(values: list[float], unit: str = "", sign: bool = False) -> str:
+    """Per-pair (or per-repeat) values beside a median: "4.7%, 5.5%, 5.7%"."""
+    return ", ".join(f"{x:{'+' if sign else ''}.1f}{unit}" for x in values)
+
+
+def ablation_lines(families: dict) -> list[str]:
+    """The ablation's table: tiny-trial sweeps with one part switched off, and the same trials back to back."""
+    done = {n: f["ablation"] for n, f in families.items() if "switches" in f.get("ablation", {})}
+    if not done:
+        return []
+    first = next(iter(done.values()))
+    switches = list(first["switches"])
+    made = first.get("ran", {})
+    out = ["Switched off one at a time (`python bench/sweep_overhead.py --ablate`"
+           + (f", at commit `{made['git_commit']}`, {made['date']}" if made else "") + "): sweeps of tiny trials "
+           "(the same iterations, evaluations, checkpoints and MLflow calls with almost no training: "
+           + "; ".join(f"{n} `{', '.join(f'{k}={v}' for k, v in a['overrides'].items())}`" for n, a in done.items())
+           + "), every variant once per repeat in a rotating order, beside the same tiny trials back to back. "
+           "Seconds per sweep saved by switching the part off (median, each repeat's in brackets):", ""]
+    rows = [[n, len(a["runs"]), f"{a['tiny_overhead_s']:.1f} ({listed(a['tiny_overhead_s_per_repeat'])})",
+             *(f"{a['saving_s'][w]:+.1f} ({listed(a['saving_s_per_repeat'][w], sign=True)})" for w in switches)]
+            for n, a in done.items()]
+    header = ["family", "repeats", "the whole orchestration: tiny sweep - tiny back to back, s",
+              *(f"{w} (`{first['switches'][w]}`)" for w in switches)]
+    return out + [table(header, rows), ""]
 
 
 def asha_section() -> list[str]:
