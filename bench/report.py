@@ -297,7 +297,8 @@ def ablation_lines(families: dict) -> list[str]:
            "(the same iterations, evaluations, checkpoints and MLflow calls with almost no training: "
            + "; ".join(f"{n} `{', '.join(f'{k}={v}' for k, v in a['overrides'].items())}`" for n, a in done.items())
            + "), every variant once per repeat in a rotating order, beside the same tiny trials back to back. "
-           "Seconds per sweep saved by switching the part off (median, each repeat's in brackets):", ""]
+           "Seconds per sweep saved by switching the part off, read after Ray's start (which no switch touches and "
+           "which varies by seconds; median, each repeat's in brackets):", ""]
     rows = [[n, len(a["runs"]), f"{a['tiny_overhead_s']:.1f} ({listed(a['tiny_overhead_s_per_repeat'])})",
              *(f"{a['saving_s'][w]:+.1f} ({listed(a['saving_s_per_repeat'][w], sign=True)})" for w in switches)]
             for n, a in done.items()]

@@ -160,7 +160,10 @@ def test_energy_never_rises_under_asynchronous_updates_at_zero_temperature():
     gen = torch.Generator().manual_seed(3)
     run = net.recall(corrupt(patterns, 0.3, gen), "async", 0.0, 20, gen, trace_updates=True)
     steps = run["energies"].diff(dim=0)
-    assert steps.max() <= 1e-5 and steps.min() < -1  # never up, and it did go down
+    # never up (beyond float32 rounding at the energies' scale: |E| ~ 100 makes one unit in the last place
+    # about 1e-5, and an actual rise is at least 1e-2), and it did go down
+    rounding = 1e-6 * run["energies"].abs().max()
+    assert steps.max() <= rounding and steps.min() < -1, (steps.max(), rounding)
     assert run["energies"].shape[0] > 100 * 2  # one entry per unit update, over at least two sweeps
 
 
