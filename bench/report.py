@@ -287,11 +287,8 @@ def slower_steps(families: dict) -> str:
         return ""
     return (" Beyond that, the trials' own steps ran slower in the sweep than in the plain process, where no clock "
             "sees: " + "; ".join(f"{n} {f['causes_s']['in_trial_rest']:.1f} s per sweep" for n, f in slow.items())
-            + " (the row above; the per-trial table shows in which pairs). Its cause is not found: the trial gets "
-            "the same CPU time in both (sampled from /proc/stat every 10 s), RL learns identically in both (the "
-            "same evaluation returns, iteration by iteration), and in RL sweeps re-run alone the gap moved between "
-            "about -10% and +25% from trial to trial and run to run, as much as the same trial varies between "
-            "runs here.")
+            + " (the row above; the per-trial table shows in which pairs). Its cause is not found (the README says "
+            "what was ruled out by hand).")
 
 
 def listed(values: list[float], unit: str = "", sign: bool = False) -> str:
@@ -323,12 +320,13 @@ def ablation_lines(families: dict) -> list[str]:
     for n, a in done.items():  # the repeat in which the switches saved least: the baseline's quietest run
         i = min(range(len(a["runs"])), key=lambda k: sum(a["saving_s_per_repeat"][w][k] for w in switches))
         quietest.append(f"{n}: " + ", ".join(f"{w} {a['saving_s_per_repeat'][w][i]:+.1f} s" for w in switches))
+    clocked = [families[n]["causes_s"]["checkpoints"] for n in done]
     return out + [table(header, rows), "",
                   "- The savings rise and fall together from repeat to repeat: that is the baseline sweep's own "
-                  "variation, not the switches'. In the repeat where they were least (" + "; ".join(quietest)
-                  + "), each part cost a fraction of a second per sweep, as the clocks say of the checkpoints "
-                  "(0.2-0.4 s); no clock sees the system metrics' threads, and these runs put them at a second per "
-                  "sweep at most.", ""]
+                  "variation, not the switches'. They were least in one repeat (" + "; ".join(quietest)
+                  + "); the clocks put the checkpoints at "
+                  + ", ".join(f"{n} {c:.1f} s" for n, c in zip(done, clocked))
+                  + " per sweep of full trials, and no clock sees the system metrics' threads.", ""]
 
 
 def asha_section() -> list[str]:

@@ -29,6 +29,7 @@ trials back to back, so that savings of a second are not lost in the drift of mi
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -58,11 +59,16 @@ def grid_configs(space: str, overrides: dict | None = None) -> list[dict]:
     return [spec.family.resolve({**constants, **point}) for point in spec.grid_points()]
 
 
-def swept(space: str, config: dict) -> dict:
-    """The grid's own keys of a trial config: what pairs a sweep's trial with its plain twin."""
+@functools.cache
+def swept_keys(space: str) -> tuple[str, ...]:
     from orchestration.search_space import load_sweep
 
-    return {k: config[k] for k in load_sweep(space).swept_keys}
+    return tuple(load_sweep(space).swept_keys)
+
+
+def swept(space: str, config: dict) -> dict:
+    """The grid's own keys of a trial config: what pairs a sweep's trial with its plain twin."""
+    return {k: config[k] for k in swept_keys(space)}
 
 
 def back_to_back(space: str, overrides: dict | None = None) -> list[dict]:
@@ -103,7 +109,6 @@ def measure_sweep(space: str, *extra: str) -> dict:
         phases = json.loads((experiment_dir / TIMELINE_FILE).read_text())
         trials = sorted(ExperimentAnalysis(str(experiment_dir)).trials, key=lambda t: t.trial_id)  # in start order
         results = [(t.last_result or {}, t.config) for t in trials]
-    clocks: dict[str, float] = {}
     per_trial = []
     for result, config in results:
         iterations = int(result.get("training_iteration", 0))
@@ -115,9 +120,12 @@ def measure_sweep(space: str, *extra: str) -> dict:
                     # the last result is reported before its own checkpoint: count that one at the mean
                     value = value * iterations / (iterations - 1)
                 own[cause] = value
-                clocks[cause] = clocks.get(cause, 0.0) + value
         per_trial.append({"config": swept(space, config), "total_s": round(float(result.get("time_total_s", 0.0)), 2),
                           "clocks": {k: round(v, 3) for k, v in own.items()}})
+    clocks: dict[str, float] = {}  # summed over the trials
+    for trial in per_trial:
+        for cause, value in trial["clocks"].items():
+            clocks[cause] = clocks.get(cause, 0.0) + value
     return {"sweep_wall_s": round(wall, 2), "phases": phases,
             "trial_clocks": {k: round(v, 3) for k, v in clocks.items()},
             "in_trial_s": round(sum(t["total_s"] for t in per_trial), 2), "sweep_trials": per_trial,
