@@ -22,6 +22,7 @@ import yaml
 from orchestration.console import last_word, quiet_library_logs
 from orchestration.errors import (EXIT_INTERRUPTED, EXIT_OK, EXIT_STOPPED, EXIT_USAGE, SweepError, SweepStopped,
                                   infrastructure_failure, is_disk_full)
+from orchestration.interruption import tune_was_interrupted
 from orchestration.search_space import available_sweeps, load_sweep
 from orchestration.state_notes import FinishedNote, StoppedNote
 
@@ -297,10 +298,11 @@ def sweep(args: argparse.Namespace, spec, uri: str, storage, name: str, timeline
         raise
     if trial_errors.disk_full:  # the results cannot be stored, nor a model registered: stop here
         raise trials_full_disk_stop(trial_errors.disk_full, tracking, command, uri, storage, name)
+    interrupted = tune_was_interrupted()  # read before anything else can touch the signal handlers
     timeline.mark("tune")
     try:
         stalled = (stall.reason, stall.hint) if stall.reason else None
-        code = finish_sweep(results, spec, tracking, args, command, stalled=stalled)
+        code = finish_sweep(results, spec, tracking, args, command, stalled=stalled, interrupted=interrupted)
     except Exception as err:
         stopped_note.write(err)
         raise

@@ -76,11 +76,11 @@ def failure_lines(tracking, outcomes: dict[str, str], limit: int = 5) -> list[st
 
 
 def finish_sweep(tune_results, spec: SweepSpec, tracking, args, resume: str,
-                 stalled: tuple[str, str] | None = None) -> int:
+                 stalled: tuple[str, str] | None = None, interrupted: bool = False) -> int:
     """Record Tune's verdict on each trial in its run, then publish and print the sweep's results
     from MLflow (the same path as `python -m orchestration.report`); returns the exit code.
     `resume`: the command that continues the sweep; `stalled`: why the stall guard stopped the sweep and what
-    to do about it, if it did."""
+    to do about it, if it did; `interrupted`: Tune's run ended on Ctrl-C (see orchestration.interruption)."""
     outcomes = tune_outcomes(tune_results.experiment_path,
                              lambda config: int(spec.family.resolve(config)[spec.family.budget_param]),
                              tune_results.filesystem)
@@ -114,7 +114,7 @@ def finish_sweep(tune_results, spec: SweepSpec, tracking, args, resume: str,
         tracking.close("FAILED")
         last_word(f"[sweep] stalled: {reason}; {hint}, then continue with: {resume}")
         return EXIT_STOPPED
-    if any(outcome == "interrupted" for outcome in outcomes.values()):
+    if interrupted or any(outcome == "interrupted" for outcome in outcomes.values()):
         tracking.close("KILLED")
         last_word(f"[sweep] interrupted; continue with: {resume}")
         return EXIT_INTERRUPTED
