@@ -123,8 +123,9 @@ def clocked_env(env_id: str) -> str:
     return name
 
 
-def our_config(algorithm: str, env_id: str, seed: int, matched: bool):
-    """The sweep's defaults (build_config of PARAMS), or those with CleanRL's settings on top."""
+def our_config(algorithm: str, env_id: str, seed: int, matched: bool, overrides: dict | None = None):
+    """The sweep's defaults (build_config of PARAMS), or those with CleanRL's settings on top; `overrides`:
+    other values of PARAMS (bench/rl_defaults.py tries candidates this way)."""
     from algorithms.rl import PARAMS
     from algorithms.rl.experiment import build_config
 
@@ -134,6 +135,7 @@ def our_config(algorithm: str, env_id: str, seed: int, matched: bool):
         flat["lr"] = 2e-3  # the best lr of search_spaces/rl.yaml's A2C grid
         if matched:
             flat.update(MATCHED_A2C_SAMPLING)
+    flat.update(overrides or {})
     config = build_config(flat).environment(clocked_env(env_id)).learners(num_gpus_per_learner=0)
     if matched:
         config = config.training(**(MATCHED_DQN if algorithm == "dqn" else MATCHED_A2C))
