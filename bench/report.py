@@ -161,6 +161,33 @@ def cleanrl_section() -> list[str]:
     return lines
 
 
+def rl_defaults_section() -> list[str]:
+    title = "### Choosing the RL defaults: candidates on seeds the CleanRL comparison never uses"
+    result = load("rl_defaults")
+    if result is None:
+        return [title, "", "Not run yet: `python bench/rl_defaults.py`.", ""]
+    lines = [title, "",
+             ("`bench/rl_defaults.py` runs each candidate change to `algorithms.rl.PARAMS` as `bench/vs_cleanrl.py` "
+              "runs ours (one torch thread, the episode clock), on its own seeds, and ranks them by the worst seed's "
+              "time to a crossing of the threshold that holds for the next 20 episodes (a run that never holds "
+              "counts at the cap): a 3x lead on every seed is decided by the worst one."), ""]
+    for block in sorted(result["results"].values(), key=lambda b: (b["env"] != "CartPole-v1", b["env"])):
+        summary = block["summary"]
+        rows = [[name, ", ".join(f"{k}={v}" for k, v in block["candidates"][name].items()) or "(the defaults)",
+                 line["held"], f"{line['worst_wall_s_to_held']:.1f}", f"{line['median_wall_s_to_held']:.1f}",
+                 ", ".join(f"{r['wall_s_to_held']:.1f}" + ("" if r["held"] else " (capped)")
+                           for r in block["runs"] if r["candidate"] == name),
+                 f"{line['median_env_steps_per_s']:,.0f}"]
+                for name, line in sorted(summary.items(), key=lambda item: item[1]["worst_wall_s_to_held"])]
+        made = block["ran"]
+        lines += [f"#### {block['env']}, {block['algorithm'].upper()}, seeds {', '.join(map(str, block['seeds']))}", "",
+                  f"Command: `{made['command']}` at commit `{made['git_commit']}` ({made['date']}; cap "
+                  f"{block['max_seconds']:.0f} s).", "",
+                  table(["candidate", "change", "held", "worst wall s to a crossing that holds", "median",
+                         "per seed", "env steps/s"], rows), ""]
+    return lines
+
+
 def scaling_section() -> list[str]:
     result = load("rl_scaling")
     if result is None:
@@ -791,7 +818,7 @@ def main() -> None:
              "hyperparameters."), "",
              *rl_section("rl_dqn", "ours_dqn", "rllib_dqn", "Our DQN vs RLlib's built-in DQN (matched settings)"),
              *rl_section("rl_a2c", "ours_a2c", "rllib_ppo", "Our A2C vs RLlib's PPO (its tuned CartPole settings)"),
-             *cleanrl_section(), *scaling_section(), *diffusion_section(), *gan_vs_ddpm_section(), *rbm_section(),
+             *cleanrl_section(), *rl_defaults_section(), *scaling_section(), *diffusion_section(), *gan_vs_ddpm_section(), *rbm_section(),
              *stability_section(),
              *overhead_section(),
              *asha_section(), *race_section(),

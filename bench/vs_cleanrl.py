@@ -48,7 +48,7 @@ CLEANRL_PACKAGES = ["gymnasium==0.29.1", "numpy<2", "tyro", "tensorboard"]
 SCRIPTS = {"dqn": "cleanrl/dqn.py", "a2c": "cleanrl/ppo.py"}
 # CleanRL dqn.py's defaults in our settings. It trains every 10th env step and syncs the target every 500
 # env steps: with 16 envs, 16 gradient steps per 160 env steps and a sync every 50 gradient steps.
-MATCHED_DQN = dict(lr=2.5e-4, gamma=0.99, replay_capacity=10_000, train_batch_size_per_learner=128,
+MATCHED_DQN = dict(lr=2.5e-4, gamma=0.99, n_step=1, replay_capacity=10_000, train_batch_size_per_learner=128,
                    learning_starts=10_000, rollout_steps=160, updates_per_rollout=16, target_update_freq=50,
                    tau=1.0, epsilon=(1.0, 0.05, 250_000), td_loss="mse", grad_clip=None, hidden=[120, 84])
 # CleanRL ppo.py's defaults that A2C has: 4 envs x 128 steps per update, GAE(0.95), its coefficients,
