@@ -171,18 +171,21 @@ def rl_defaults_section() -> list[str]:
               "runs ours (one torch thread, the episode clock), on its own seeds, and ranks them by the worst seed's "
               "time to a crossing of the threshold that holds for the next 20 episodes (a run that never holds "
               "counts at the cap): a 3x lead on every seed is decided by the worst one."), ""]
-    for block in sorted(result["results"].values(), key=lambda b: (b["env"] != "CartPole-v1", b["env"])):
-        summary = block["summary"]
+    for block in sorted(result["results"].values(),
+                        key=lambda b: (b["algorithm"], b["round"], b["env"] != "CartPole-v1", b["env"])):
+        summary, made, defaults = block["summary"], block["ran"], block["defaults"]
         rows = [[name, ", ".join(f"{k}={v}" for k, v in block["candidates"][name].items()) or "(the defaults)",
                  line["held"], f"{line['worst_wall_s_to_held']:.1f}", f"{line['median_wall_s_to_held']:.1f}",
                  ", ".join(f"{r['wall_s_to_held']:.1f}" + ("" if r["held"] else " (capped)")
                            for r in block["runs"] if r["candidate"] == name),
                  f"{line['median_env_steps_per_s']:,.0f}"]
                 for name, line in sorted(summary.items(), key=lambda item: item[1]["worst_wall_s_to_held"])]
-        made = block["ran"]
-        lines += [f"#### {block['env']}, {block['algorithm'].upper()}, seeds {', '.join(map(str, block['seeds']))}", "",
+        changed = sorted({k for change in block["candidates"].values() for k in change if k in defaults})
+        lines += [f"#### {block['algorithm'].upper()}, round {block['round']}: {block['env']}, seeds "
+                  f"{', '.join(map(str, block['seeds']))}", "",
                   f"Command: `{made['command']}` at commit `{made['git_commit']}` ({made['date']}; cap "
-                  f"{block['max_seconds']:.0f} s).", "",
+                  f"{block['max_seconds']:.0f} s). The defaults then: "
+                  + ", ".join(f"{k}={defaults[k]}" for k in changed) + ".", "",
                   table(["candidate", "change", "held", "worst wall s to a crossing that holds", "median",
                          "per seed", "env steps/s"], rows), ""]
     return lines

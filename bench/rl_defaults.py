@@ -8,7 +8,7 @@ and records the median and the worst. The defaults in `algorithms.rl.PARAMS` are
 CleanRL by bench/vs_cleanrl.py on seeds 0-4.
 
     python bench/rl_defaults.py --algorithm dqn --env CartPole-v1
-    python bench/rl_defaults.py --algorithm dqn --candidates defaults n_step_3 --seeds 100 101
+    python bench/rl_defaults.py --algorithm dqn --candidates defaults n_step_1 --seeds 100 101 --round 2
 """
 
 from __future__ import annotations
@@ -18,14 +18,17 @@ import argparse
 from common import earlier_blocks, median, provenance, write_result
 from vs_cleanrl import our_config, run_ours
 
-CANDIDATES = {
+CANDIDATES = {  # changes to algorithms.rl.PARAMS as they are now (each result block records them as they were)
     "dqn": {
         "defaults": {},
-        "n_step_3": {"n_step": 3},
-        "epsilon_5k": {"epsilon_timesteps": 5_000},
-        "n_step_3_epsilon_5k": {"n_step": 3, "epsilon_timesteps": 5_000},
-        "updates_16": {"updates_per_rollout": 16},
+        "earlier_defaults": {"n_step": 1, "epsilon_timesteps": 10_000},  # before round 1 chose n-step 3
+        "n_step_1": {"n_step": 1},
+        "n_step_2": {"n_step": 2},
+        "epsilon_10k": {"epsilon_timesteps": 10_000},
+        "tau_0.01": {"tau": 0.01},
+        "lr_5e-4": {"lr": 5e-4},
         "lr_2e-3": {"lr": 2e-3},
+        "updates_16": {"updates_per_rollout": 16},
         "double": {"algorithm": "double_dqn"},
     },
     "a2c": {
@@ -55,6 +58,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[100, 101, 102, 103, 104])
     parser.add_argument("--max-seconds", type=float, default=90.0, help="cap per run")
     parser.add_argument("--max-steps", type=int, default=500_000)
+    parser.add_argument("--round", default="1", help="a name for this round: each round keeps its own result block")
     args = parser.parse_args()
     candidates = CANDIDATES[args.algorithm]
     names = args.candidates or list(candidates)
@@ -81,9 +85,12 @@ def main() -> None:
     for name, line in sorted(summary.items(), key=lambda item: item[1]["worst_wall_s_to_held"]):
         print(f"{name}: worst {line['worst_wall_s_to_held']} s, median {line['median_wall_s_to_held']} s, "
               f"held {line['held']}")
-    key = f"{args.env}/{args.algorithm}"
+    from algorithms.rl import PARAMS
+
+    key = f"{args.env}/{args.algorithm}/round {args.round}"
     write_result("rl_defaults", {"results": {**earlier_blocks("rl_defaults", "results", {key}), key: {
-        "env": args.env, "algorithm": args.algorithm, "seeds": args.seeds, "max_seconds": args.max_seconds,
+        "env": args.env, "algorithm": args.algorithm, "round": args.round, "seeds": args.seeds,
+        "max_seconds": args.max_seconds, "defaults": {name: spec.default for name, spec in PARAMS.items()},
         "candidates": {name: candidates[name] for name in names}, "runs": runs, "summary": summary,
         "ran": provenance()}}})
 
