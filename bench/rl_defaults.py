@@ -71,6 +71,10 @@ def main() -> None:
 
     torch.set_num_threads(1)
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    from algorithms.rl import PARAMS
+
+    key = f"{args.env}/{args.algorithm}/round {args.round}"
+    earlier = earlier_blocks("rl_defaults", "results", {key})
     runs = []
     for seed in args.seeds:  # seed-major: every candidate sees the machine in the same state
         for name in names:
@@ -81,18 +85,18 @@ def main() -> None:
             runs.append({"candidate": name, "seed": seed, **run})
             print(f"{args.env} {args.algorithm} {name} seed {seed}: held {run['held']} at {run['wall_s_to_held']} s "
                   f"(first crossing {run['wall_s_to_target']} s, {run['env_steps_per_s']} env steps/s)", flush=True)
-    summary = {name: summarize([r for r in runs if r["candidate"] == name]) for name in names}
+        # written after every seed: a round cut short keeps the seeds it finished
+        ran = [name for name in names if any(r["candidate"] == name for r in runs)]
+        summary = {name: summarize([r for r in runs if r["candidate"] == name]) for name in ran}
+        write_result("rl_defaults", {"results": {**earlier, key: {
+            "env": args.env, "algorithm": args.algorithm, "round": args.round,
+            "seeds": sorted({r["seed"] for r in runs}),
+            "max_seconds": args.max_seconds, "defaults": {name: spec.default for name, spec in PARAMS.items()},
+            "candidates": {name: candidates[name] for name in ran}, "runs": runs, "summary": summary,
+            "ran": provenance()}}})
     for name, line in sorted(summary.items(), key=lambda item: item[1]["worst_wall_s_to_held"]):
         print(f"{name}: worst {line['worst_wall_s_to_held']} s, median {line['median_wall_s_to_held']} s, "
               f"held {line['held']}")
-    from algorithms.rl import PARAMS
-
-    key = f"{args.env}/{args.algorithm}/round {args.round}"
-    write_result("rl_defaults", {"results": {**earlier_blocks("rl_defaults", "results", {key}), key: {
-        "env": args.env, "algorithm": args.algorithm, "round": args.round, "seeds": args.seeds,
-        "max_seconds": args.max_seconds, "defaults": {name: spec.default for name, spec in PARAMS.items()},
-        "candidates": {name: candidates[name] for name in names}, "runs": runs, "summary": summary,
-        "ran": provenance()}}})
 
 
 if __name__ == "__main__":
