@@ -8,7 +8,7 @@ and records the median and the worst. The defaults in `algorithms.rl.PARAMS` are
 CleanRL by bench/vs_cleanrl.py on seeds 0-4.
 
     python bench/rl_defaults.py --algorithm dqn --env CartPole-v1
-    python bench/rl_defaults.py --algorithm dqn --candidates defaults n_step_1 --seeds 100 101 --round 2
+    python bench/rl_defaults.py --algorithm dqn --candidates defaults n_step_3 --seeds 100 101 --round 3
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from vs_cleanrl import our_config, run_ours
 CANDIDATES = {  # changes to algorithms.rl.PARAMS as they are now (each result block records them as they were)
     "dqn": {
         "defaults": {},
-        "earlier_defaults": {"n_step": 1, "epsilon_timesteps": 10_000},  # before round 1 chose n-step 3
-        "n_step_1": {"n_step": 1},
+        "n_step_3": {"n_step": 3},
+        "epsilon_5k": {"epsilon_timesteps": 5_000},
+        "n_step_3_epsilon_5k": {"n_step": 3, "epsilon_timesteps": 5_000},  # round 1's choice, rejected in round 2
         "n_step_2": {"n_step": 2},
-        "epsilon_10k": {"epsilon_timesteps": 10_000},
         "tau_0.01": {"tau": 0.01},
         "lr_5e-4": {"lr": 5e-4},
         "lr_2e-3": {"lr": 2e-3},
