@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every benchmark, one after another (they must not share the CPUs), then BENCHMARKS.md.
-# About eight and a quarter hours on 2 cores (bench/gpu.py runs only where there is a GPU). Needs the project installed plus diffusers: pip install -e ".[bench]"
+# About eight and three quarter hours on 2 cores (bench/gpu.py runs only where there is a GPU). Needs the project installed plus diffusers: pip install -e ".[bench]"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python bench/rl.py
@@ -8,6 +8,10 @@ python bench/rl.py
 python bench/vs_cleanrl.py ${CLEANRL_DIR:+--cleanrl "$CLEANRL_DIR"}
 # the held-out env, which neither side's defaults were tuned on (3 seeds, about 30 minutes)
 python bench/vs_cleanrl.py ${CLEANRL_DIR:+--cleanrl "$CLEANRL_DIR"} --envs MountainCar-v0 --no-matched --seeds 0 1 2
+# candidate DQN defaults on seeds the comparison never uses; the third line is round 2 (about 30 minutes in all)
+python bench/rl_defaults.py --algorithm dqn --env CartPole-v1
+python bench/rl_defaults.py --algorithm dqn --env Acrobot-v1 --candidates defaults n_step_3 n_step_3_epsilon_5k
+python bench/rl_defaults.py --algorithm dqn --env CartPole-v1 --round 2 --seeds 105 106 107 108 109 110 --max-seconds 60 --candidates n_step_3_epsilon_5k defaults
 python bench/diffusion.py
 python bench/gan_vs_ddpm.py   # 3 seeds x 2 models x 120 s of training (about 15 minutes)
 python bench/rbm_vs_sklearn.py --seeds $(seq 0 19)   # about 3 minutes
