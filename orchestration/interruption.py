@@ -13,13 +13,13 @@ from __future__ import annotations
 import os
 import signal
 
-TUNE_HANDLER = "signal_interrupt_tune_run"  # ray/tune/tune.py, _setup_signal_catching (Ray 2.60)
+# ray/tune/tune.py, _setup_signal_catching (Ray 2.60); tests/test_interruption.py checks Ray still works this way
+TUNE_HANDLER = "signal_interrupt_tune_run"
 
 
 def tune_was_interrupted() -> bool:
     """True when the Tune run that just returned in this process ended on SIGINT or SIGUSR1."""
     handler = signal.getsignal(signal.SIGUSR1)  # Tune installs it always and never takes it back
     if getattr(handler, "__name__", None) != TUNE_HANDLER or int(os.getenv("TUNE_DISABLE_SIGINT_HANDLER", "0")):
-        return False  # not Tune's driver thread (tests/test_interruption.py checks Ray still works this way), or
-        # Tune left Ctrl-C alone: it raises KeyboardInterrupt out of Tuner.fit() instead
+        return False  # not Tune's driver thread, or Tune left Ctrl-C alone (then it raises KeyboardInterrupt)
     return signal.getsignal(signal.SIGINT) is not handler
