@@ -29,6 +29,7 @@ CANDIDATES = {  # changes to algorithms.rl.PARAMS as they are now (each result b
         "lr_5e-4": {"lr": 5e-4},
         "lr_2e-3": {"lr": 2e-3},
         "updates_16": {"updates_per_rollout": 16},
+        "envs_16": {"num_envs_per_env_runner": 16},
         "double": {"algorithm": "double_dqn"},
     },
     "a2c": {
