@@ -96,7 +96,7 @@ def main() -> None:
             "candidates": {name: candidates[name] for name in ran}, "runs": runs, "summary": summary,
             "ran": provenance()}}})
     for name, line in sorted(summary.items(), key=lambda item: item[1]["worst_wall_s_to_held"]):
-        print(f"{name}: worst {line['worst_wall_s_to_held']} s, median {line['median_wall_s_to_held']} s, "
+        print(f"{name}: worst {line['worst_wall_s_to_held']} s, median {line['median_wall_s_to_held']:.2f} s, "
               f"held {line['held']}")
 
 
