@@ -99,6 +99,15 @@ def rl_section(name: str, ours: str, theirs: str, title: str) -> list[str]:
             "</details>", ""]
 
 
+def listed_envs(result: dict) -> str:
+    """How many vectorised envs ours sampled, over a result's blocks (the defaults changed between runs)."""
+    counts = sorted({block["our_envs"] for block in result["results"].values()})
+    if len(counts) == 1:
+        return str(counts[0])
+    return " or ".join(map(str, counts)) + " (by block: " + "; ".join(
+        f"{key} {block['our_envs']}" for key, block in result["results"].items()) + ")"
+
+
 def cleanrl_section(name: str = "vs_cleanrl", title: str = "### Ours vs CleanRL (`dqn.py`, `ppo.py`)",
                     why: str = "") -> list[str]:
     """`name`: the results file; `why`: a paragraph saying what this run was for, where it is not the main one."""
@@ -115,8 +124,9 @@ def cleanrl_section(name: str = "vs_cleanrl", title: str = "### Ours vs CleanRL 
               "MountainCar-v0 -110, the held-out env neither side's defaults were tuned on), "
               f"with caps of {result['max_seconds']:.0f} s and {result['max_steps']:,} env steps (an unsolved run "
               "counts at its cap). `ours_*` are the sweep's defaults. CleanRL's `dqn.py` runs one env; ours sample "
-              "8 vectorised envs" + ("; `*_matched` are ours at CleanRL's settings wherever the two share one "
-                                     "(`bench/vs_cleanrl.py` lists them), with 16 envs for DQN." if matched else ".")
+              f"{listed_envs(result)} vectorised envs"
+              + ("; `*_matched` are ours at CleanRL's settings wherever the two share one "
+                 "(`bench/vs_cleanrl.py` lists them), with 16 envs for DQN." if matched else ".")
               + " Runs continue until a crossing holds (the next 20 episodes average the threshold too) and show "
                 "the time to it beside the first crossing."), ""]
     blocks = sorted(result["results"].values(),  # CartPole first, DQN before A2C, whatever order they ran in

@@ -81,7 +81,8 @@ def our_a2c(seed: int, num_env_runners: int = 0):
     from algorithms.rl.experiment import build_config
 
     config = {name: spec.default for name, spec in PARAMS.items()}
-    config.update(algorithm="a2c", lr=2e-3, seed=seed, num_env_runners=num_env_runners, env_steps_per_iteration=1000)
+    config.update(algorithm="a2c", lr=2e-3, seed=seed, num_env_runners=num_env_runners, env_steps_per_iteration=1000,
+                  num_envs_per_env_runner=8)  # as RLlib's PPO here samples
     return build_config(config).environment(ENV).learners(num_gpus_per_learner=0)
 
 

@@ -241,6 +241,7 @@ def main() -> None:
             wanted = 3.0  # CleanRL's wall time to the target over ours, on every seed
             results[f"{env_id}/{algorithm}"] = {
                 "env": env_id, "algorithm": algorithm, "target_return": target_return(env_id), "runs": runs,
+                "our_envs": our_config(algorithm, env_id, 0, matched=False).num_envs_per_env_runner,
                 "summary": summarize(runs, sides, cleanrl_side[algorithm], ours, wanted),
                 "ran": provenance()}
     cleanrl_runs = [r for result in results.values() for r in result["runs"] if "gymnasium" in r]

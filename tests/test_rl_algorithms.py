@@ -441,7 +441,7 @@ def test_learns_cartpole(algorithm, lr, budget):
 
 
 def test_reinforce_with_baseline_improves():
-    experiment = RLExperiment(config(algorithm="reinforce", lr=2e-3, episodes_per_batch=8,
+    experiment = RLExperiment(config(algorithm="reinforce", lr=2e-3, episodes_per_batch=8, num_envs_per_env_runner=8,
                                      env_steps_per_iteration=2000))
     try:
         first = experiment.step()["episode_return_mean"]

@@ -16,7 +16,7 @@ PARAMS = {
     "grad_clip": Float(10.0, low=0, low_open=True),
     "hidden": IntList([64, 64], "MLP layer sizes (Atari uses the Nature CNN)", low=1),
     "num_env_runners": Int(0, "remote EnvRunner actors (0: sample in the trial's own process)", low=0),
-    "num_envs_per_env_runner": Int(8, "vectorised envs per EnvRunner", low=1),
+    "num_envs_per_env_runner": Int(16, "vectorised envs per EnvRunner (16: bench/rl_defaults.py)", low=1),
     "iterations": Int(20, "Tune iterations", low=1),
     "env_steps_per_iteration": Int(2000, "env steps sampled per Tune iteration", low=1),
     "episode_return_window": Int(20, "episode_return_mean: mean return of the last N training episodes", low=1),
@@ -45,7 +45,7 @@ PARAMS = {
     "entropy_coeff": Float(0.01, low=0.0),
     "shared_trunk": Bool(False, "policy and value share the trunk"),
     "normalize_advantages": Bool(False),
-    "episodes_per_batch": Int(8, "REINFORCE: whole episodes per update, one from every env per round (a multiple "
+    "episodes_per_batch": Int(16, "REINFORCE: whole episodes per update, one from every env per round (a multiple "
                               "of num_env_runners x num_envs_per_env_runner)", low=1),
     "seed": Int(0, low=0),
 }
