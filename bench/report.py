@@ -199,7 +199,42 @@ def rl_defaults_section() -> list[str]:
                   + ", ".join(f"{k}={defaults[k]}" for k in changed) + ".", "",
                   table(["candidate", "change", "held", "worst wall s to a crossing that holds", "median",
                          "per seed", "env steps/s"], rows), ""]
-    return lines
+    pairs: dict[tuple, list[dict]] = {}  # blocks of two candidates each, by algorithm and the pair's names
+    for block in result["results"].values():
+        if len(block["summary"]) == 2:
+            pairs.setdefault((block["algorithm"], *sorted(block["summary"])), []).append(block)
+    for (algorithm, *_), blocks in sorted(pairs.items()):
+        line = paired_speedup(blocks)
+        if line:
+            lines.append(f"- {algorithm.upper()}: {line}.")
+    return lines + [""]
+
+
+def paired_speedup(blocks: list[dict]) -> str | None:
+    """For blocks that tried the same two candidates on the same seeds: how much sooner the second
+    (by name order, which is how the rounds list them) held than the first, per seed, as a geometric mean
+    with a 95% t-interval, and on how many seeds it was sooner."""
+    import math
+    import statistics
+
+    from scipy.stats import t as student
+
+    names = sorted(blocks[0]["summary"])
+    ratios = []
+    for block in blocks:
+        held = {(r["candidate"], r["seed"]): r["wall_s_to_held"] for r in block["runs"]}
+        ratios += [held[(names[0], seed)] / held[(names[1], seed)] for seed in block["seeds"]
+                   if (names[0], seed) in held and (names[1], seed) in held]
+    if len(ratios) < 3:
+        return None
+    logs = [math.log(r) for r in ratios]
+    half = student.ppf(0.975, len(logs) - 1) * statistics.stdev(logs) / math.sqrt(len(logs))
+    mean = statistics.mean(logs)
+    where = "; ".join(f"{b['env']} round {b['round']}" for b in blocks)
+    return (f"`{names[1]}` vs `{names[0]}`, paired by seed over {len(ratios)} seeds ({where}): a crossing that holds "
+            f"{math.exp(mean):.2f}x sooner with `{names[1]}` (geometric mean, 95% t-interval "
+            f"{math.exp(mean - half):.2f}-{math.exp(mean + half):.2f}), sooner on {sum(r > 1 for r in ratios)} of "
+            f"{len(ratios)} seeds")
 
 
 def scaling_section() -> list[str]:
