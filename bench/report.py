@@ -211,9 +211,9 @@ def rl_defaults_section() -> list[str]:
 
 
 def paired_speedup(blocks: list[dict]) -> str | None:
-    """For blocks that tried the same two candidates on the same seeds: how much sooner the second
-    (by name order, which is how the rounds list them) held than the first, per seed, as a geometric mean
-    with a 95% t-interval, and on how many seeds it was sooner."""
+    """For blocks that tried the same two candidates on the same seeds: how much sooner the second by name
+    order held than the first, per seed, as a geometric mean with a 95% t-interval, and on how many seeds it
+    was sooner."""
     import math
     import statistics
 

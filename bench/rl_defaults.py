@@ -76,6 +76,7 @@ def main() -> None:
 
     key = f"{args.env}/{args.algorithm}/round {args.round}"
     earlier = earlier_blocks("rl_defaults", "results", {key})
+    defaults = {name: spec.default for name, spec in PARAMS.items()}  # what the candidates change
     runs = []
     for seed in args.seeds:  # seed-major: every candidate sees the machine in the same state
         for name in names:
@@ -92,7 +93,7 @@ def main() -> None:
         write_result("rl_defaults", {"results": {**earlier, key: {
             "env": args.env, "algorithm": args.algorithm, "round": args.round,
             "seeds": sorted({r["seed"] for r in runs}),
-            "max_seconds": args.max_seconds, "defaults": {name: spec.default for name, spec in PARAMS.items()},
+            "max_seconds": args.max_seconds, "defaults": defaults,
             "candidates": {name: candidates[name] for name in ran}, "runs": runs, "summary": summary,
             "ran": provenance()}}})
     for name, line in sorted(summary.items(), key=lambda item: item[1]["worst_wall_s_to_held"]):
