@@ -39,6 +39,11 @@ CANDIDATES = {  # changes to algorithms.rl.PARAMS as they are now (each result b
         "envs_8": {"num_envs_per_env_runner": 8},  # the defaults before DQN's rounds 3 and 4 chose 16
         "lr_3e-3": {"lr": 3e-3},
         "entropy_0": {"entropy_coeff": 0.0},
+        # bigger batches per update: more env steps/s (fewer updates and weight syncs per step)
+        "envs_32": {"num_envs_per_env_runner": 32},
+        "envs_64": {"num_envs_per_env_runner": 64},
+        "envs_32_lr_3e-3": {"num_envs_per_env_runner": 32, "lr": 3e-3},
+        "envs_32_fragment_16": {"num_envs_per_env_runner": 32, "rollout_fragment_length": 16},
     },
 }
 

