@@ -223,6 +223,25 @@ def test_categorical_actions_draw_what_rllibs_distribution_draws():
     assert torch.equal(mode, logits.argmax(-1)) and not zero.any()
 
 
+@pytest.mark.parametrize("algorithm", ["dqn", "a2c"])
+def test_the_local_env_runner_samples_with_the_learners_latest_weights(algorithm):
+    """Without remote EnvRunners, learn_and_sync hands the weights to the local one directly (RLlib's
+    sync_weights would first put them in the object store): after every training step, its module holds
+    the learner's weights, and the weights moved."""
+    algo = build_config(config(algorithm=algorithm, learning_starts=100, rollout_steps=64)).build_algo()
+    try:
+        runner, learner = algo.env_runner_group.local_env_runner, algo.learner_group._learner
+        before = {k: v.clone() for k, v in runner.module.state_dict().items()}
+        for _ in range(4):
+            algo.training_step()
+            theirs = learner.module["default_policy"].state_dict()
+            for name, value in runner.module.state_dict().items():
+                assert torch.equal(value, theirs[name]), name
+        assert any(not torch.equal(before[k], v) for k, v in runner.module.state_dict().items())
+    finally:
+        algo.stop()
+
+
 def test_exploration_schedule_follows_every_env_step_of_an_iteration():
     """RLlib moves an EnvRunner's env-step count only once per `train()`; the epsilon schedule must still see
     every step: through one iteration of 3000 env steps (12 training steps), the `t` the module explores with

@@ -516,9 +516,11 @@ def test_bayes_sweep_with_asha_resumes_the_same_study(tmp_path, mlflow_server):
             "--name", "bayes-run", "--max-concurrent", "1"]
     # interrupt once the first trial has finished
     client, experiment, _ = interrupt_when(tmp_path, mlflow_server, args, "bayes", "attributes.status = 'FINISHED'")
+    assert not client.search_model_versions("name='bayes'"), "an unfinished sweep registers nothing"
 
     result = run_cli([*args, "--resume"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert len(client.search_model_versions("name='bayes'")) == 1, "the resumed sweep registers its best"
     parent = parent_run(client, experiment.experiment_id)
     runs = children(client, experiment.experiment_id, parent.info.run_id)
     assert len(runs) == 4 and len({r.data.tags["ray.trial_id"] for r in runs}) == 4

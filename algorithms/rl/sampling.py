@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import tree
 
-from ray.rllib.core import DEFAULT_MODULE_ID
+from ray.rllib.core import COMPONENT_LEARNER, COMPONENT_RL_MODULE, DEFAULT_MODULE_ID
 from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
-from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, LEARNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
+from ray.rllib.utils.metrics import (ENV_RUNNER_RESULTS, LEARNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME,
+                                     WEIGHTS_SEQ_NO)
 
 from algorithms.rl.replay import Fragment
 
@@ -105,5 +106,11 @@ def learn_and_sync(algorithm, **update_kwargs) -> None:
     steps = algorithm.metrics.peek((ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME), default=0)
     results = algorithm.learner_group.update(timesteps={NUM_ENV_STEPS_SAMPLED_LIFETIME: steps}, **update_kwargs)
     algorithm.metrics.aggregate(results, key=LEARNER_RESULTS)
-    algorithm.env_runner_group.sync_weights(from_worker_or_learner_group=algorithm.learner_group,
-                                            inference_only=True)
+    group = algorithm.env_runner_group
+    if group.num_remote_workers() or group.local_env_runner is None:
+        group.sync_weights(from_worker_or_learner_group=algorithm.learner_group, inference_only=True)
+    else:  # RLlib's sync_weights would ray.put the weights for remote runners that are not there
+        state = algorithm.learner_group.get_state(components=f"{COMPONENT_LEARNER}/{COMPONENT_RL_MODULE}",
+                                                  inference_only=True)[COMPONENT_LEARNER]
+        group.local_env_runner.set_state({key: value for key, value in state.items()
+                                          if key in (COMPONENT_RL_MODULE, WEIGHTS_SEQ_NO)})

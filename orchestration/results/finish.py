@@ -104,9 +104,13 @@ def finish_sweep(tune_results, spec: SweepSpec, tracking, args, resume: str,
     for line in failure_lines(tracking, outcomes):
         print(f"[sweep] {line}", file=sys.stderr)
     print(f"[sweep] compare the trials: {render.ui_hint(tracking.uri, tracking.experiment_id)}")
-    line = register_best_model(tracking, results, smoke=args.smoke)
-    if line:
-        print(f"[sweep] {line}")
+    interrupted = interrupted or any(outcome == "interrupted" for outcome in outcomes.values())
+    if stalled or interrupted:  # a part of the sweep's answer is not the answer: the registry waits for the end
+        print("[sweep] nothing registered: the sweep did not finish (--resume registers its best at the end)")
+    else:
+        line = register_best_model(tracking, results, smoke=args.smoke)
+        if line:
+            print(f"[sweep] {line}")
 
     if stalled:
         reason, hint = stalled
@@ -114,7 +118,7 @@ def finish_sweep(tune_results, spec: SweepSpec, tracking, args, resume: str,
         tracking.close("FAILED")
         last_word(f"[sweep] stalled: {reason}; {hint}, then continue with: {resume}")
         return EXIT_STOPPED
-    if interrupted or any(outcome == "interrupted" for outcome in outcomes.values()):
+    if interrupted:
         tracking.close("KILLED")
         last_word(f"[sweep] interrupted; continue with: {resume}")
         return EXIT_INTERRUPTED
