@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 
 from common import earlier_blocks, median, provenance, write_result
-from vs_cleanrl import our_config, run_ours
+from vs_cleanrl import our_config, our_params, run_ours
 
 CANDIDATES = {  # changes to algorithms.rl.PARAMS as they are now (each result block records them as they were)
     "dqn": {
@@ -77,11 +77,9 @@ def main() -> None:
 
     torch.set_num_threads(1)
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
-    from algorithms.rl import PARAMS
-
     key = f"{args.env}/{args.algorithm}/round {args.round}"
     earlier = earlier_blocks("rl_defaults", "results", {key})
-    defaults = {name: spec.default for name, spec in PARAMS.items()}  # what the candidates change
+    defaults = our_params(args.algorithm)  # what the candidates change
     runs = []
     for seed in args.seeds:  # seed-major: every candidate sees the machine in the same state
         for name in names:

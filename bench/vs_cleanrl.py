@@ -123,18 +123,27 @@ def clocked_env(env_id: str) -> str:
     return name
 
 
+def our_params(algorithm: str) -> dict:
+    """The values of PARAMS ours runs with: the sweep's defaults, A2C at the best lr of
+    search_spaces/rl.yaml's A2C grid (PARAMS' lr, 0.001, is DQN's)."""
+    from algorithms.rl import PARAMS
+
+    flat = {name: spec.default for name, spec in PARAMS.items()}
+    flat["algorithm"] = algorithm
+    if algorithm == "a2c":
+        flat["lr"] = 2e-3
+    return flat
+
+
 def our_config(algorithm: str, env_id: str, seed: int, matched: bool, overrides: dict | None = None):
     """The sweep's defaults (build_config of PARAMS), or those with CleanRL's settings on top; `overrides`:
     other values of PARAMS (bench/rl_defaults.py tries candidates this way)."""
-    from algorithms.rl import PARAMS
     from algorithms.rl.experiment import build_config
 
-    flat = {name: spec.default for name, spec in PARAMS.items()}
-    flat.update(algorithm=algorithm, env=env_id, seed=seed)
-    if algorithm == "a2c":
-        flat["lr"] = 2e-3  # the best lr of search_spaces/rl.yaml's A2C grid
-        if matched:
-            flat.update(MATCHED_A2C_SAMPLING)
+    flat = our_params(algorithm)
+    flat.update(env=env_id, seed=seed)
+    if algorithm == "a2c" and matched:
+        flat.update(MATCHED_A2C_SAMPLING)
     flat.update(overrides or {})
     config = build_config(flat).environment(clocked_env(env_id)).learners(num_gpus_per_learner=0)
     if matched:
