@@ -44,6 +44,9 @@ CANDIDATES = {  # changes to algorithms.rl.PARAMS as they are now (each result b
         "envs_64": {"num_envs_per_env_runner": 64},
         "envs_32_lr_3e-3": {"num_envs_per_env_runner": 32, "lr": 3e-3},
         "envs_32_fragment_16": {"num_envs_per_env_runner": 32, "rollout_fragment_length": 16},
+        # more updates per env step (Mnih et al. 2016 took 5 steps per env)
+        "fragment_4": {"rollout_fragment_length": 4},
+        "lambda_1": {"gae_lambda": 1.0},
     },
 }
 
