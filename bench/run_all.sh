@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every benchmark, one after another (they must not share the CPUs), then BENCHMARKS.md.
-# About eight and three quarter hours on 2 cores (bench/gpu.py runs only where there is a GPU). Needs the project installed plus diffusers: pip install -e ".[bench]"
+# About nine hours on 2 cores (bench/gpu.py runs only where there is a GPU). Needs the project installed plus diffusers: pip install -e ".[bench]"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python bench/rl.py
@@ -8,7 +8,7 @@ python bench/rl.py
 python bench/vs_cleanrl.py ${CLEANRL_DIR:+--cleanrl "$CLEANRL_DIR"}
 # the held-out env, which neither side's defaults were tuned on (3 seeds, about 30 minutes)
 python bench/vs_cleanrl.py ${CLEANRL_DIR:+--cleanrl "$CLEANRL_DIR"} --envs MountainCar-v0 --no-matched --seeds 0 1 2
-# candidate RL defaults on seeds the comparison never uses, round by round (about 45 minutes in all)
+# candidate RL defaults on seeds the comparison never uses, round by round (about 65 minutes in all)
 python bench/rl_defaults.py --algorithm dqn --env CartPole-v1
 python bench/rl_defaults.py --algorithm dqn --env Acrobot-v1 --candidates defaults n_step_3 n_step_3_epsilon_5k
 python bench/rl_defaults.py --algorithm dqn --env CartPole-v1 --round 2 --seeds 105 106 107 108 109 110 --max-seconds 60 --candidates n_step_3_epsilon_5k envs_8
@@ -17,6 +17,9 @@ python bench/rl_defaults.py --algorithm a2c --env CartPole-v1 --round 2 --seeds 
 python bench/rl_defaults.py --algorithm dqn --env CartPole-v1 --round 3 --seeds 105 106 107 108 109 110 --max-seconds 60 --candidates envs_8 defaults
 python bench/rl_defaults.py --algorithm dqn --env Acrobot-v1 --round 3 --candidates envs_8 defaults
 python bench/rl_defaults.py --algorithm dqn --env CartPole-v1 --round 4 --seeds 111 112 113 114 115 116 --max-seconds 60 --candidates envs_8 defaults
+python bench/rl_defaults.py --algorithm a2c --env CartPole-v1 --round 3 --max-seconds 60 --candidates defaults envs_32 envs_64 envs_32_lr_3e-3 envs_32_fragment_16
+python bench/rl_defaults.py --algorithm a2c --env CartPole-v1 --round 4 --max-seconds 60 --candidates defaults fragment_4 entropy_0 lambda_1
+python bench/rl_defaults.py --algorithm dqn --env CartPole-v1 --round 5 --seeds 117 118 119 120 121 122 --max-seconds 60 --candidates defaults n_step_3_epsilon_5k
 python bench/diffusion.py
 python bench/gan_vs_ddpm.py   # 3 seeds x 2 models x 120 s of training (about 15 minutes)
 python bench/rbm_vs_sklearn.py --seeds $(seq 0 19)   # about 3 minutes

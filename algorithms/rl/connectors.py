@@ -65,7 +65,7 @@ class ActionsToEnv(ConnectorV2):
 def categorical_actions(logits: torch.Tensor, explore: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """What RLlib's TorchCategorical samples (the same `torch.multinomial` draw on the same probabilities, so
     the same actions from the same seed) and their log-probabilities, without building the distribution
-    objects: a quarter of their cost per vector step. Not exploring: the mode, log-probability 0 (as
+    objects: under a third of their cost per vector step. Not exploring: the mode, log-probability 0 (as
     `to_deterministic()`)."""
     if not explore:
         actions = logits.argmax(dim=-1)
