@@ -47,6 +47,9 @@ CANDIDATES = {  # changes to algorithms.rl.PARAMS as they are now (each result b
         # more updates per env step (Mnih et al. 2016 took 5 steps per env)
         "fragment_4": {"rollout_fragment_length": 4},
         "lambda_1": {"gae_lambda": 1.0},
+        # the global-norm clip CleanRL's PPO and most A2C implementations take (PARAMS' 10 is DQN's)
+        "clip_0.5": {"grad_clip": 0.5},
+        "clip_0.5_lr_4e-3": {"grad_clip": 0.5, "lr": 4e-3},
     },
 }
 
