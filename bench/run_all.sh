@@ -19,6 +19,7 @@ python bench/rl_defaults.py --algorithm dqn --env Acrobot-v1 --round 3 --candida
 python bench/rl_defaults.py --algorithm dqn --env CartPole-v1 --round 4 --seeds 111 112 113 114 115 116 --max-seconds 60 --candidates envs_8 defaults
 python bench/rl_defaults.py --algorithm a2c --env CartPole-v1 --round 3 --max-seconds 60 --candidates defaults envs_32 envs_64 envs_32_lr_3e-3 envs_32_fragment_16
 python bench/rl_defaults.py --algorithm a2c --env CartPole-v1 --round 4 --max-seconds 60 --candidates defaults fragment_4 entropy_0 lambda_1
+python bench/rl_defaults.py --algorithm a2c --env CartPole-v1 --round 5 --max-seconds 60 --candidates defaults clip_0.5 clip_0.5_lr_4e-3
 python bench/rl_defaults.py --algorithm dqn --env CartPole-v1 --round 5 --seeds 117 118 119 120 121 122 --max-seconds 60 --candidates defaults n_step_3_epsilon_5k
 python bench/diffusion.py
 python bench/gan_vs_ddpm.py   # 3 seeds x 2 models x 120 s of training (about 15 minutes)
