@@ -212,9 +212,9 @@ def rl_defaults_section() -> list[str]:
 
 
 def paired_speedup(blocks: list[dict]) -> str | None:
-    """For blocks that tried the same two candidates on the same seeds: how much sooner the second by name
-    order held than the first, per seed, as a geometric mean with a 95% t-interval, and on how many seeds it
-    was sooner."""
+    """For blocks that tried the same two candidates on the same seeds: how much sooner (or later) the second by
+    name order held than the first, per seed, as a geometric mean with a 95% t-interval, and on how many seeds
+    it was sooner."""
     import math
     import statistics
 
@@ -232,10 +232,11 @@ def paired_speedup(blocks: list[dict]) -> str | None:
     half = student.ppf(0.975, len(logs) - 1) * statistics.stdev(logs) / math.sqrt(len(logs))
     mean = statistics.mean(logs)
     where = "; ".join(f"{b['env']} round {b['round']}" for b in blocks)
+    sign, word = (1, "sooner") if mean >= 0 else (-1, "later")  # a ratio below 1 reads as how much later
+    low, high = sorted(math.exp(sign * bound) for bound in (mean - half, mean + half))
     return (f"`{names[1]}` vs `{names[0]}`, paired by seed over {len(ratios)} seeds ({where}): a crossing that holds "
-            f"{math.exp(mean):.2f}x sooner with `{names[1]}` (geometric mean, 95% t-interval "
-            f"{math.exp(mean - half):.2f}-{math.exp(mean + half):.2f}), sooner on {sum(r > 1 for r in ratios)} of "
-            f"{len(ratios)} seeds")
+            f"{math.exp(sign * mean):.2f}x {word} with `{names[1]}` (geometric mean, 95% t-interval "
+            f"{low:.2f}-{high:.2f}), sooner on {sum(r > 1 for r in ratios)} of {len(ratios)} seeds")
 
 
 def scaling_section() -> list[str]:
