@@ -89,6 +89,18 @@ def shown_path(path: str | Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
+def our_params(algorithm: str) -> dict:
+    """The values of `algorithms.rl.PARAMS` the RL benchmarks run ours with: the sweep's defaults, A2C at the
+    best lr of search_spaces/rl.yaml's A2C grid (PARAMS' lr, 0.001, is DQN's)."""
+    from algorithms.rl import PARAMS
+
+    flat = {name: spec.default for name, spec in PARAMS.items()}
+    flat["algorithm"] = algorithm
+    if algorithm == "a2c":
+        flat["lr"] = 2e-3
+    return flat
+
+
 def median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 

@@ -35,7 +35,7 @@ import time
 
 import gymnasium as gym
 import ray
-from common import median, write_result
+from common import median, our_params, write_result
 from episode_clock import EpisodeClock, first_solved
 from ray.tune import register_env
 
@@ -77,11 +77,10 @@ def rllib_dqn(seed: int):
 
 
 def our_a2c(seed: int, num_env_runners: int = 0):
-    from algorithms.rl import PARAMS
     from algorithms.rl.experiment import build_config
 
-    config = {name: spec.default for name, spec in PARAMS.items()}
-    config.update(algorithm="a2c", lr=2e-3, seed=seed, num_env_runners=num_env_runners, env_steps_per_iteration=1000,
+    config = our_params("a2c")
+    config.update(seed=seed, num_env_runners=num_env_runners, env_steps_per_iteration=1000,
                   num_envs_per_env_runner=8)  # as RLlib's PPO here samples
     return build_config(config).environment(ENV).learners(num_gpus_per_learner=0)
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import argparse
 
-from common import earlier_blocks, median, provenance, write_result
-from vs_cleanrl import our_config, our_params, run_ours
+from common import earlier_blocks, median, our_params, provenance, write_result
+from vs_cleanrl import our_config, run_ours
 
 CANDIDATES = {  # changes to algorithms.rl.PARAMS as they are now (each result block records them as they were)
     "dqn": {

@@ -40,7 +40,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, earlier_blocks, median, provenance, shown_path, write_result
+from common import ROOT, earlier_blocks, median, our_params, provenance, shown_path, write_result
 from episode_clock import WINDOW, EpisodeClock, held_crossing, outcome, target_return
 
 CLEANRL_URL = "https://github.com/vwxyzjn/cleanrl"
@@ -121,18 +121,6 @@ def clocked_env(env_id: str) -> str:
     name = f"clocked-{env_id}"
     register_env(name, lambda ctx: EpisodeClock(gym.make(env_id)))
     return name
-
-
-def our_params(algorithm: str) -> dict:
-    """The values of PARAMS ours runs with: the sweep's defaults, A2C at the best lr of
-    search_spaces/rl.yaml's A2C grid (PARAMS' lr, 0.001, is DQN's)."""
-    from algorithms.rl import PARAMS
-
-    flat = {name: spec.default for name, spec in PARAMS.items()}
-    flat["algorithm"] = algorithm
-    if algorithm == "a2c":
-        flat["lr"] = 2e-3
-    return flat
 
 
 def our_config(algorithm: str, env_id: str, seed: int, matched: bool, overrides: dict | None = None):
@@ -250,7 +238,7 @@ def main() -> None:
             wanted = 3.0  # CleanRL's wall time to the target over ours, on every seed
             results[f"{env_id}/{algorithm}"] = {
                 "env": env_id, "algorithm": algorithm, "target_return": target_return(env_id), "runs": runs,
-                "our_envs": our_config(algorithm, env_id, 0, matched=False).num_envs_per_env_runner,
+                "our_envs": our_params(algorithm)["num_envs_per_env_runner"],
                 "summary": summarize(runs, sides, cleanrl_side[algorithm], ours, wanted),
                 "ran": provenance()}
     cleanrl_runs = [r for result in results.values() for r in result["runs"] if "gymnasium" in r]
